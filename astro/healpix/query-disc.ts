@@ -1,0 +1,266 @@
+/**
+ * Cone search on the NESTED grid: healpix_cxx `query_disc_internal` (NEST branch),
+ * which healpy.query_disc(nest=True) calls. A hierarchical walk from the 12 base
+ * pixels; with `inclusive` it descends log2(fact) orders below the target order to
+ * decide pixels whose centre lies outside the disc but whose area may overlap it.
+ */
+
+import { HealpixArgumentError } from './errors.js';
+import { checkOrder, checkPosition, fmodulo, MAX_ORDER, MAX_SAFE_ORDER, xyf2nest } from './nest.js';
+
+export interface QueryDiscOptions {
+  /**
+   * Also return pixels that merely overlap the disc (healpy `inclusive=True`).
+   * May return a few pixels that do not overlap, never misses one.
+   * @default false
+   */
+  inclusive?: boolean;
+  /**
+   * Oversampling factor for the inclusive test: a power of two with
+   * order + log2(fact) <= 29. Ignored unless `inclusive`.
+   * @default 4
+   */
+  fact?: number;
+  /** Checked every 65,536 visited pixels; aborting throws the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** Half-open pixel range [start, end) at the query order. */
+export type PixelRange = [start: number, end: number];
+
+const HALF_PI = 1.570796326794896619231321691639751442099;
+const PI = 3.141592653589793238462643383279502884197;
+const TWOPI = 6.283185307179586476925286766559005768394;
+const DEG2RAD = Math.PI / 180.0;
+const SIGNAL_EVERY = 65536;
+
+/** healpix_cxx `max_pixrad`: largest centre-to-corner distance at this order, radians. */
+function maxPixrad(order: number): number {
+  const ns = 2 ** order;
+  // va.set_z_phi(2/3, pi/(4 nside)), vb.set_z_phi(1 - t1/3, 0)
+  const za = 2.0 / 3.0;
+  const pa = PI / (4 * ns);
+  const sa = Math.sqrt((1.0 - za) * (1.0 + za));
+  const ax = sa * Math.cos(pa);
+  const ay = sa * Math.sin(pa);
+  let t1 = 1.0 - 1.0 / ns;
+  t1 *= t1;
+  const zb = 1 - t1 / 3;
+  const bx = Math.sqrt((1.0 - zb) * (1.0 + zb));
+  const by = 0;
+  // v_angle = atan2(|a x b|, a . b)
+  const cx = ay * zb - za * by;
+  const cy = za * bx - ax * zb;
+  const cz = ax * by - ay * bx;
+  return Math.atan2(Math.sqrt(cx * cx + cy * cy + cz * cz), ax * bx + ay * by + za * zb);
+}
+
+/** max_pixrad per order, computed once. */
+const MAX_PIXRAD = Array.from({ length: MAX_ORDER + 1 }, (_, o) => maxPixrad(o));
+const JRLL = [2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4] as const;
+const JPLL = [1, 3, 5, 7, 0, 2, 4, 6, 1, 3, 5, 7] as const;
+
+// pix2zphi result registers. This is healpix_cxx `pix2loc` (NEST) again, as in
+// nest.ts, but without sin(theta) and without allocating: it is the inner loop
+// of the walk.
+let cellZ = 0;
+let cellPhi = 0;
+function pix2zphi(ns: number, fact1: number, fact2: number, face: number, ix: number, iy: number): void {
+  const jr = (JRLL[face] as number) * ns - ix - iy - 1;
+  let nr: number;
+  if (jr < ns) {
+    nr = jr;
+    cellZ = 1 - nr * nr * fact2;
+  } else if (jr > 3 * ns) {
+    nr = ns * 4 - jr;
+    cellZ = nr * nr * fact2 - 1;
+  } else {
+    nr = ns;
+    cellZ = (2 * ns - jr) * fact1;
+  }
+  let tmp = (JPLL[face] as number) * nr + ix - iy;
+  if (tmp < 0) tmp += 8 * nr;
+  cellPhi = nr === ns ? 0.75 * HALF_PI * tmp * fact1 : (0.5 * HALF_PI * tmp) / nr;
+}
+
+function compileQueryDiscOptions(order: number, options: QueryDiscOptions): { inclusive: boolean; oplus: number } {
+  const inclusive = options.inclusive ?? false;
+  if (!inclusive) return { inclusive, oplus: 0 };
+  const fact = options.fact ?? 4;
+  if (!Number.isInteger(fact) || fact < 1 || (fact & (fact - 1)) !== 0) {
+    throw new HealpixArgumentError('fact', fact, 'queryDisc', 'must be a power of 2 when inclusive');
+  }
+  const oplus = Math.round(Math.log2(fact));
+  if (order + oplus > MAX_ORDER) {
+    throw new HealpixArgumentError('fact', fact, 'queryDisc', `order ${String(order)} + log2(fact) exceeds ${String(MAX_ORDER)}`);
+  }
+  return { inclusive, oplus };
+}
+
+/**
+ * Pixels of `order` (0..24) whose centre lies within `radiusDeg` of (ra, dec), or
+ * with `inclusive` that overlap the disc, as sorted disjoint half-open ranges.
+ */
+export function queryDiscRanges(
+  order: number,
+  raDeg: number,
+  decDeg: number,
+  radiusDeg: number,
+  options: QueryDiscOptions = {},
+): PixelRange[] {
+  checkOrder(order, MAX_SAFE_ORDER, 'queryDisc');
+  checkPosition(raDeg, decDeg, 'queryDisc');
+  if (!(radiusDeg >= 0) || !Number.isFinite(radiusDeg)) {
+    throw new HealpixArgumentError('radiusDeg', radiusDeg, 'queryDisc', 'must be finite and >= 0');
+  }
+  const { inclusive, oplus } = compileQueryDiscOptions(order, options);
+  const signal = options.signal;
+  signal?.throwIfAborted();
+  const npixTotal = 12 * 4 ** order;
+  const radius = radiusDeg * DEG2RAD;
+  if (radius >= PI) return [[0, npixTotal]];
+
+  // pointing(theta, phi).normalize()
+  let theta = fmodulo(HALF_PI - decDeg * DEG2RAD, TWOPI);
+  let phi = raDeg * DEG2RAD;
+  if (theta > PI) {
+    phi += PI;
+    theta = TWOPI - theta;
+  }
+  phi = fmodulo(phi, TWOPI);
+  const zc = Math.cos(theta);
+
+  const omax = order + oplus;
+  const cosrad = Math.cos(radius);
+  const crpdr = new Float64Array(omax + 1);
+  const crmdr = new Float64Array(omax + 1);
+  const nsO = new Float64Array(omax + 1);
+  const fact1O = new Float64Array(omax + 1);
+  const fact2O = new Float64Array(omax + 1);
+  for (let o = 0; o <= omax; o++) {
+    nsO[o] = 2 ** o;
+    fact2O[o] = 4.0 / (12 * 4 ** o);
+    fact1O[o] = 2 * 2 ** o * (fact2O[o] as number);
+    const dr = MAX_PIXRAD[o] as number;
+    crpdr[o] = radius + dr > PI ? -1 : Math.cos(radius + dr);
+    crmdr[o] = radius - dr < 0 ? 1 : Math.cos(radius - dr);
+  }
+
+  // Stack of pixels as (face, ix, iy, order): children of (x, y) at o are
+  // (2x + (c & 1), 2y + (c >> 1)) at o+1, i.e. nested index 4*pix + c.
+  const cap = 12 + 3 * omax + 8;
+  const sFace = new Int32Array(cap);
+  const sIx = new Int32Array(cap);
+  const sIy = new Int32Array(cap);
+  const sO = new Int32Array(cap);
+  let top = 0;
+  for (let i = 0; i < 12; i++) {
+    sFace[top] = 11 - i;
+    sIx[top] = 0;
+    sIy[top] = 0;
+    sO[top] = 0;
+    top++;
+  }
+  let stacktop = 0;
+
+  const ranges: PixelRange[] = [];
+  const append = (start: number, end: number): void => {
+    const last = ranges[ranges.length - 1];
+    if (last !== undefined && start <= last[1]) {
+      if (end > last[1]) last[1] = end;
+    } else {
+      ranges.push([start, end]);
+    }
+  };
+  const pushChildren = (face: number, ix: number, iy: number, o: number): void => {
+    for (let i = 0; i < 4; i++) {
+      const c = 3 - i;
+      sFace[top] = face;
+      sIx[top] = 2 * ix + (c & 1);
+      sIy[top] = 2 * iy + (c >> 1);
+      sO[top] = o + 1;
+      top++;
+    }
+  };
+  const parentAtOrder = (face: number, ix: number, iy: number, o: number): number => {
+    const sh = o - order;
+    return xyf2nest(order, face, ix >>> sh, iy >>> sh);
+  };
+
+  let visited = 0;
+  while (top > 0) {
+    if (++visited % SIGNAL_EVERY === 0) signal?.throwIfAborted();
+    top--;
+    const face = sFace[top] as number;
+    const ix = sIx[top] as number;
+    const iy = sIy[top] as number;
+    const o = sO[top] as number;
+
+    pix2zphi(nsO[o] as number, fact1O[o] as number, fact2O[o] as number, face, ix, iy);
+    const z = cellZ;
+    // cosdist_zphi(vptg.z, ptg.phi, z, phi)
+    const cangdist = zc * z + Math.cos(phi - cellPhi) * Math.sqrt((1.0 - zc * zc) * (1.0 - z * z));
+    if (!(cangdist > (crpdr[o] as number))) continue;
+    const zone = cangdist < cosrad ? 1 : cangdist <= (crmdr[o] as number) ? 2 : 3;
+
+    // check_pixel
+    if (o < order) {
+      if (zone >= 3) {
+        const pix = xyf2nest(o, face, ix, iy);
+        const f = 4 ** (order - o);
+        append(pix * f, (pix + 1) * f);
+      } else {
+        pushChildren(face, ix, iy, o);
+      }
+    } else if (o > order) {
+      if (zone >= 2) {
+        const p = parentAtOrder(face, ix, iy, o);
+        append(p, p + 1);
+        top = stacktop;
+      } else if (o < omax) {
+        pushChildren(face, ix, iy, o);
+      } else {
+        const p = parentAtOrder(face, ix, iy, o);
+        append(p, p + 1);
+        top = stacktop;
+      }
+    } else if (zone >= 2) {
+      const p = xyf2nest(order, face, ix, iy);
+      append(p, p + 1);
+    } else if (inclusive) {
+      if (order < omax) {
+        stacktop = top;
+        pushChildren(face, ix, iy, o);
+      } else {
+        const p = xyf2nest(order, face, ix, iy);
+        append(p, p + 1);
+      }
+    }
+  }
+  return ranges;
+}
+
+/** Number of pixels covered by a list of ranges. */
+export function rangesPixelCount(ranges: readonly PixelRange[]): number {
+  let n = 0;
+  for (const [a, b] of ranges) n += b - a;
+  return n;
+}
+
+/**
+ * Pixels of `order` (0..24) within `radiusDeg` of (ra, dec), sorted ascending: the
+ * same set as healpy.query_disc(nside, vec, radius, inclusive, fact, nest=True).
+ */
+export function queryDisc(
+  order: number,
+  raDeg: number,
+  decDeg: number,
+  radiusDeg: number,
+  options: QueryDiscOptions = {},
+): number[] {
+  const ranges = queryDiscRanges(order, raDeg, decDeg, radiusDeg, options);
+  const out = new Array<number>(rangesPixelCount(ranges));
+  let k = 0;
+  for (const [a, b] of ranges) for (let p = a; p < b; p++) out[k++] = p;
+  return out;
+}

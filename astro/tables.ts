@@ -1,0 +1,17 @@
+/** DuckDB SQL fragments for reading plain tables (Parquet or CSV) — shared by planners and executors. */
+import { extname } from 'node:path';
+
+export function sqlString(s: string): string {
+  return `'${s.replaceAll("'", "''")}'`;
+}
+
+export function isCsvPath(f: string): boolean {
+  const l = f.toLowerCase();
+  return ['.csv', '.tsv'].includes(extname(l)) || l.endsWith('.csv.gz');
+}
+
+/** Table function reading one partition's files: read_csv for .csv inputs, read_parquet otherwise. */
+export function readFilesSql(files: readonly string[]): string {
+  const list = `[${files.map(sqlString).join(', ')}]`;
+  return files.every(isCsvPath) ? `read_csv(${list}, auto_detect = true, header = true)` : `read_parquet(${list}, union_by_name = true)`;
+}

@@ -1,0 +1,20 @@
+// scratch (temporary; will be deleted)
+import { makeSyntheticImage, lsbFluxLoss, skyRmsError, lsbRegion } from '../astro/imaging/synthetic.js';
+import { estimateBackground } from '../astro/imaging/background.js';
+import { writeFileSync } from 'node:fs';
+const size = Number(process.argv[2] ?? 1024);
+let t = performance.now();
+const s = makeSyntheticImage({ width: size, height: size, seed: 3 });
+console.log('gen ms', performance.now() - t, 'lsb flux', s.lsbGalaxy?.flux, 're', s.lsbGalaxy?.rEffPx);
+writeFileSync('/tmp/imaging-img.f32', Buffer.from(s.image.data.buffer));
+writeFileSync('/tmp/imaging-sky.f32', Buffer.from(s.trueSky.buffer));
+t = performance.now();
+const bg = estimateBackground(s.image, {});
+console.log('mesh ms', performance.now() - t);
+writeFileSync('/tmp/imaging-bg.f32', Buffer.from(bg.background.buffer));
+const region = lsbRegion(s.trueLsb);
+console.log('mesh rms err', skyRmsError(bg.background, s.trueSky), 'loss', lsbFluxLoss(bg.background, s.trueSky, s.trueLsb, region), 'globalRms', bg.globalRms);
+t = performance.now();
+const lb = estimateBackground(s.image, { mode: 'lsb' });
+console.log('lsb ms', performance.now() - t);
+console.log('lsb rms err', skyRmsError(lb.background, s.trueSky), 'loss', lsbFluxLoss(lb.background, s.trueSky, s.trueLsb, region), 'masked frac', lb.mask!.reduce((a, b) => a + b, 0) / lb.mask!.length);

@@ -1,0 +1,133 @@
+/**
+ * The coordinator daemon: leader lease, API service, task release, result
+ * folding, persistence. `Coordinator.create()` prepares, `run()` takes the
+ * lease and serves until `close()`; SIGTERM → close: stop serving, persist
+ * everything folded, release the lease.
+ */
+import { AckPolicy, jetstream, type ConsumerMessages } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Service } from '@nats-io/services';
+import { ensureTopology, noopLog, Streams, type Log, type Topology, type TopologyOptions } from '../protocol/index.js';
+import { LedgerWriter } from '../ledger/index.js';
+import { LeaderLease } from './lease.js';
+import { JobManager } from './manager.js';
+import { compileCoordinatorOptions, type CompiledCoordinatorOptions, type CoordinatorOptions } from './options.js';
+import { startApiService, type ServiceOptions } from './service.js';
+import { noopCoordinatorMetrics, type CoordinatorMetrics } from './types.js';
+
+export interface CoordinatorDeps {
+  nc: NatsConnection;
+  log?: Log;
+  metrics?: CoordinatorMetrics;
+  topology?: TopologyOptions;
+  service?: ServiceOptions;
+}
+
+const RESULTS_CONSUMER = 'coordinator';
+
+export class Coordinator {
+  readonly opts: CompiledCoordinatorOptions;
+  private topo!: Topology;
+  private mgr!: JobManager;
+  private lease!: LeaderLease;
+  private svc: Service | undefined;
+  private results: ConsumerMessages | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  private readonly log: Log;
+  private readonly metrics: CoordinatorMetrics;
+  private readonly ac = new AbortController();
+  private closed = false;
+  private stopped!: Promise<void>;
+  private resolveStopped!: () => void;
+
+  private constructor(private readonly deps: CoordinatorDeps, opts: CoordinatorOptions) {
+    this.opts = compileCoordinatorOptions(opts);
+    this.log = deps.log ?? noopLog;
+    this.metrics = deps.metrics ?? noopCoordinatorMetrics;
+    this.stopped = new Promise((r) => (this.resolveStopped = r));
+  }
+
+  static async create(deps: CoordinatorDeps, opts: CoordinatorOptions = {}): Promise<Coordinator> {
+    const c = new Coordinator(deps, opts);
+    c.topo = await ensureTopology(deps.nc, deps.topology);
+    const js = jetstream(deps.nc);
+    const ledger = new LedgerWriter(js, { observeLatency: (s) => c.metrics.ledgerAppend(s) });
+    c.mgr = new JobManager(js, c.topo.jsm, c.topo, ledger, c.opts, c.log, c.metrics);
+    c.lease = new LeaderLease(c.topo.jobs, c.opts.id, c.opts.leaseMs, c.log, () => {
+      c.log.error({}, 'stopping: another coordinator took over');
+      void c.close();
+    });
+    return c;
+  }
+
+  get manager(): JobManager {
+    return this.mgr;
+  }
+  get isLeader(): boolean {
+    return this.lease.isLeader;
+  }
+
+  /** take the lease, restore state, serve; resolves after close() */
+  async run(): Promise<void> {
+    await this.lease.acquire(this.ac.signal);
+    if (this.ac.signal.aborted) return this.stopped;
+    await this.mgr.load();
+    this.svc = await startApiService(this.deps.nc, this.mgr, this.log, this.metrics, this.deps.service);
+    await this.topo.jsm.consumers.add(Streams.results, { durable_name: RESULTS_CONSUMER, ack_policy: AckPolicy.Explicit, ack_wait: 120_000_000_000, max_deliver: -1, max_ack_pending: 100_000 });
+    const consumer = await jetstream(this.deps.nc).consumers.get(Streams.results, RESULTS_CONSUMER);
+    this.results = await consumer.consume({ max_messages: 512 });
+    void this.foldLoop(this.results);
+    let flushing = false;
+    this.timers.push(
+      setInterval(() => {
+        if (flushing) return;
+        flushing = true;
+        this.mgr
+          .flush()
+          .catch((err) => {
+            this.metrics.swallowed('flush');
+            this.log.error({ err }, 'persisting job state failed; will retry');
+          })
+          .finally(() => (flushing = false));
+      }, this.opts.flushMs),
+      // periodic ranking refresh: decayed usage moves even when nothing else does
+      setInterval(() => {
+        this.mgr.markRankingDirty();
+        this.mgr.kickRelease();
+      }, 2000),
+    );
+    this.log.info({ id: this.opts.id }, 'coordinator serving');
+    return this.stopped;
+  }
+
+  private async foldLoop(msgs: ConsumerMessages): Promise<void> {
+    try {
+      for await (const m of msgs) {
+        try {
+          await this.mgr.fold(m);
+        } catch (err) {
+          this.metrics.swallowed('fold');
+          this.log.error({ err, seq: m.seq }, 'folding a result failed; it will be redelivered');
+          m.nak(1000);
+        }
+      }
+    } catch (err) {
+      if (!this.closed) this.log.error({ err }, 'result consumer stopped');
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.ac.abort();
+    const errors: unknown[] = [];
+    for (const t of this.timers) clearInterval(t);
+    await this.svc?.stop().catch((e: unknown) => errors.push(e));
+    await this.results?.close().catch((e: unknown) => errors.push(e));
+    await this.mgr?.flush().catch((e: unknown) => errors.push(e));
+    await this.lease?.release().catch((e: unknown) => errors.push(e));
+    for (const e of errors) this.log.warn({ err: e }, 'error during coordinator close');
+    this.log.info({ id: this.opts.id }, 'coordinator stopped');
+    this.resolveStopped();
+  }
+}

@@ -1,0 +1,591 @@
+/**
+ * JobManager: the coordinator's state machine. Accepts jobs (validate, plan,
+ * persist, ledger), releases tasks while each tenant has credit, folds task
+ * outcomes (first accepted attempt wins; its outputs are renamed into place),
+ * runs the reduce stage, closes jobs, and persists everything it needs to
+ * resume after a restart in KV (result messages are acked only after the
+ * state that includes them is persisted).
+ */
+import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { hats } from '../astro/index.js';
+import {
+  ApiCode,
+  decode,
+  encode,
+  eventSubject,
+  isValid,
+  JobSpec,
+  KvKey,
+  ListRequest,
+  JobRef,
+  SubmitRequest,
+  Streams,
+  TaskResult,
+  taskConsumerName,
+  taskSubject,
+  TERMINAL_STATES,
+  UbatchApiError,
+  validateOrThrow,
+  type JobEvent,
+  type JobInfo,
+  type JobStateName,
+  type RankingDoc,
+  type RankingEntry,
+  type ResultsReply,
+  type SubmitReply,
+  type Task,
+  type TaskOutcome,
+  type Topology,
+} from '../protocol/index.js';
+import type { LedgerWriter } from '../ledger/index.js';
+import { Bitset } from './bitset.js';
+import { commitOutputs, discardAttempt } from './commit.js';
+import { DecayedUsage, fairTreeRanking, type ShareTree } from './fairshare/index.js';
+import { fromDoc, mapTaskCount, MAX_FAILURES_KEPT, MAX_SUMMARIES_KEPT, newJobId, tenantOf, toDoc, type JobDoc, type JobRecord, type PlanUnit } from './jobs.js';
+import type { CompiledCoordinatorOptions } from './options.js';
+import { planJob, type Plan } from './planner.js';
+import type { CoordinatorMetrics, Log } from './types.js';
+
+interface TenantState {
+  group: string;
+  user: string;
+  /** released and not finished, by capability */
+  inflight: Map<string, number>;
+}
+
+export class JobManager {
+  readonly jobs = new Map<string, JobRecord>();
+  private readonly tenants = new Map<string, TenantState>();
+  private readonly consumersMade = new Set<string>();
+  private readonly usage: DecayedUsage;
+  shareTree: ShareTree = { groups: {} };
+  private releasing: Promise<void> | undefined;
+  private releaseAgain = false;
+  private rankingDirty = false;
+  private lastRanking = '';
+
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly topo: Topology,
+    private readonly ledger: LedgerWriter,
+    private readonly opts: CompiledCoordinatorOptions,
+    private readonly log: Log,
+    private readonly metrics: CoordinatorMetrics,
+  ) {
+    this.usage = new DecayedUsage({ halfLifeMs: opts.halfLifeMs });
+  }
+
+  // ---------------------------------------------------------------- restore
+
+  /** Rebuild in-memory state from KV (job documents, specs, plans). */
+  async load(): Promise<void> {
+    const keys: string[] = [];
+    for await (const k of await this.topo.jobs.keys('job.>')) keys.push(k);
+    for (const k of keys) {
+      const e = await this.topo.jobs.get(k);
+      if (!e || e.operation !== 'PUT') continue;
+      const doc = decode(e.value) as JobDoc;
+      const jobId = doc.info.jobId;
+      const specE = await this.topo.jobs.get(KvKey.spec(jobId));
+      const spec = specE && specE.operation === 'PUT' ? decode(specE.value) : undefined;
+      if (!isValid(JobSpec, spec)) {
+        this.log.error({ jobId }, 'job has no valid stored spec; skipping it');
+        continue;
+      }
+      const terminal = TERMINAL_STATES.has(doc.info.state);
+      const units = !terminal && doc.hasUnits ? await this.loadUnits(jobId) : undefined;
+      const r = fromDoc(doc, spec, units);
+      this.jobs.set(jobId, r);
+      if (!terminal) {
+        const t = this.tenant(r);
+        t.inflight.set(r.capability, (t.inflight.get(r.capability) ?? 0) + this.inflightOf(r));
+        await this.ensureConsumer(r.capability, r.info.group, r.info.user);
+      }
+    }
+    this.log.info({ jobs: this.jobs.size, active: [...this.jobs.values()].filter((j) => !TERMINAL_STATES.has(j.info.state)).length }, 'job state restored');
+    // a job whose map tasks all finished before a crash still needs its reduce or close
+    for (const r of this.jobs.values()) if (!TERMINAL_STATES.has(r.info.state)) await this.advance(r);
+    this.rankingDirty = true;
+    this.kickRelease();
+  }
+
+  private async loadUnits(jobId: string): Promise<PlanUnit[] | undefined> {
+    const data = await this.topo.artifacts.getBlob(`plans/${jobId}`);
+    return data ? (decode(data) as PlanUnit[]) : undefined;
+  }
+
+  private inflightOf(r: JobRecord): number {
+    const mapReleased = Math.min(r.info.released, mapTaskCount(r));
+    const reduceOpen = r.reduceReleased && r.info.state === 'reducing' ? 1 : 0;
+    return mapReleased - r.finished.count + reduceOpen;
+  }
+
+  private tenant(r: JobRecord): TenantState {
+    const k = tenantOf(r);
+    let t = this.tenants.get(k);
+    if (!t) this.tenants.set(k, (t = { group: r.info.group, user: r.info.user, inflight: new Map() }));
+    return t;
+  }
+
+  // ---------------------------------------------------------------- API
+
+  async submit(user: string, body: unknown): Promise<SubmitReply | Record<string, unknown>> {
+    const req = validateOrThrow(SubmitRequest, body, 'invalid request', '', ApiCode.InvalidSpec);
+    const spec = structuredClone(req.spec);
+    const size = encode(spec).length;
+    if (size > this.opts.maxSpecBytes) throw new UbatchApiError(ApiCode.TooLarge, `job spec is ${size} bytes; the limit is ${this.opts.maxSpecBytes}`, '/spec');
+    const group = spec.group ?? 'default';
+    spec.group = group;
+    if (spec.idempotency_key && !req.dryRun) {
+      const prior = await this.topo.jobs.get(KvKey.idem(user, spec.idempotency_key.replace(/[^A-Za-z0-9_-]/g, '_')));
+      if (prior && prior.operation === 'PUT') {
+        const jobId = new TextDecoder().decode(prior.value);
+        const r = this.jobs.get(jobId);
+        if (r) return { jobId, tasks: r.info.total, duplicate: true, state: r.info.state };
+      }
+    }
+    let plan: Plan;
+    try {
+      plan = await planJob(spec);
+    } catch (err) {
+      if (err instanceof UbatchApiError) throw new UbatchApiError(err.code, err.message, err.where ? `/spec${err.where}` : undefined, err.details);
+      throw err;
+    }
+    if (req.dryRun) {
+      return {
+        dryRun: true,
+        tasks: plan.count + (plan.hasReduce ? 1 : 0),
+        partitions: (plan.units ?? []).slice(0, 10_000).map((u) => ({ order: u.partition?.order ?? -1, pixel: u.partition?.pixel ?? 0, ...(u.partition?.rows !== undefined ? { rows: u.partition.rows } : {}) })),
+        estimate: { coreHours: plan.estimateCoreSeconds / 3600, basis: 'per-kind cost model' },
+      };
+    }
+    const jobId = newJobId();
+    if (!spec.output?.path && spec.kind !== 'noop') spec.output = { path: `${this.opts.outputRoot}/${user}/${jobId}` };
+    const now = new Date().toISOString();
+    const total = plan.count + (plan.hasReduce ? 1 : 0);
+    const info: JobInfo = {
+      jobId,
+      kind: spec.kind,
+      ...(spec.name ? { name: spec.name } : {}),
+      user,
+      group,
+      state: 'queued',
+      total,
+      released: 0,
+      done: 0,
+      failed: 0,
+      hasReduce: plan.hasReduce,
+      createdAt: now,
+      updatedAt: now,
+      ...(spec.output?.path ? { output: spec.output.path } : {}),
+      failures: [],
+      usage: { cpuSeconds: 0, wallSeconds: 0, gpuSeconds: 0 },
+    };
+    const r: JobRecord = {
+      info,
+      spec,
+      capability: plan.capability,
+      ...(plan.units ? { units: plan.units } : {}),
+      finished: new Bitset(plan.count),
+      ok: new Bitset(plan.count),
+      reduceReleased: false,
+      leaves: [],
+      outputs: [],
+      summaries: [],
+      rowsOut: 0,
+      pendingAcks: [],
+      dirty: false,
+      lastProgressEvent: 0,
+    };
+    // durable before we answer: spec, plan, job document, ledger entry
+    await this.topo.jobs.put(KvKey.spec(jobId), encode(spec));
+    if (plan.units) await this.topo.artifacts.putBlob({ name: `plans/${jobId}` }, encode(plan.units));
+    await this.topo.jobs.put(KvKey.job(jobId), encode(toDoc(r)));
+    await this.ledger.append({ kind: 'job.accepted', ts: now, actor: user, group, user, jobId, jobKind: spec.kind, ...(spec.name ? { name: spec.name } : {}), tasks: total, spec }, `accepted/${jobId}`);
+    if (spec.idempotency_key) await this.topo.jobs.put(KvKey.idem(user, spec.idempotency_key.replace(/[^A-Za-z0-9_-]/g, '_')), new TextEncoder().encode(jobId));
+    this.jobs.set(jobId, r);
+    this.tenant(r);
+    await this.ensureConsumer(plan.capability, group, user);
+    this.metrics.job(spec.kind, 'accepted');
+    this.emit(r, 'state');
+    this.kickRelease();
+    return { jobId, tasks: total, duplicate: false, state: info.state };
+  }
+
+  private own(user: string, jobId: unknown, operator: boolean): JobRecord {
+    const ref = validateOrThrow(JobRef, { jobId }, 'invalid request', '', ApiCode.BadRequest);
+    const r = this.jobs.get(ref.jobId);
+    if (!r || (!operator && r.info.user !== user)) throw new UbatchApiError(ApiCode.NotFound, `no job ${ref.jobId}`, '/jobId');
+    return r;
+  }
+
+  get(user: string, body: unknown, operator = false): JobInfo {
+    return this.own(user, (body as { jobId?: unknown } | null)?.jobId, operator).info;
+  }
+
+  list(user: string, body: unknown, operator = false): JobInfo[] {
+    const req = validateOrThrow(ListRequest, body ?? {}, 'invalid request', '', ApiCode.BadRequest);
+    const out: JobInfo[] = [];
+    for (const r of this.jobs.values()) {
+      if (!(operator && req.all) && r.info.user !== user) continue;
+      if (req.state && r.info.state !== req.state) continue;
+      out.push(r.info);
+    }
+    out.sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1));
+    return out.slice(0, req.limit ?? 100);
+  }
+
+  async cancel(user: string, body: unknown, operator = false): Promise<JobInfo> {
+    const r = this.own(user, (body as { jobId?: unknown } | null)?.jobId, operator);
+    if (TERMINAL_STATES.has(r.info.state)) return r.info;
+    await this.topo.jobs.put(KvKey.cancel(r.info.jobId), encode({ by: user, at: Date.now() }));
+    await this.close(r, 'cancelled', `cancelled by ${user}`);
+    return r.info;
+  }
+
+  results(user: string, body: unknown, operator = false): ResultsReply {
+    const r = this.own(user, (body as { jobId?: unknown } | null)?.jobId, operator);
+    return {
+      jobId: r.info.jobId,
+      state: r.info.state,
+      ...(r.info.output ? { output: r.info.output } : {}),
+      files: r.outputs,
+      failures: r.info.failures,
+      summaries: r.summaries,
+    };
+  }
+
+  // ---------------------------------------------------------------- release
+
+  kickRelease(): void {
+    if (this.releasing) {
+      this.releaseAgain = true;
+      return;
+    }
+    this.releasing = this.releaseRound()
+      .catch((err) => {
+        this.metrics.swallowed('release');
+        this.log.error({ err }, 'release round failed; will retry');
+        setTimeout(() => this.kickRelease(), 500);
+      })
+      .finally(() => {
+        this.releasing = undefined;
+        if (this.releaseAgain) {
+          this.releaseAgain = false;
+          this.kickRelease();
+        }
+      });
+  }
+
+  private async releaseRound(): Promise<void> {
+    for (;;) {
+      let progressed = false;
+      const order = [...this.jobs.values()].filter((r) => (r.info.state === 'queued' || r.info.state === 'running') && r.info.released < mapTaskCount(r));
+      order.sort((a, b) => (a.info.createdAt < b.info.createdAt ? -1 : 1));
+      for (const r of order) {
+        const t = this.tenant(r);
+        const inflight = [...t.inflight.values()].reduce((s, x) => s + x, 0);
+        const credit = this.opts.maxQueuedPerTenant - inflight;
+        if (credit <= 0) continue;
+        const n = Math.min(credit, this.opts.releaseChunk, mapTaskCount(r) - r.info.released);
+        if (n <= 0) continue;
+        await this.releaseMap(r, n);
+        progressed = true;
+      }
+      if (!progressed) break;
+    }
+  }
+
+  private taskFor(r: JobRecord, index: number, stage: 'map' | 'reduce', unit?: PlanUnit): Task {
+    return {
+      taskId: stage === 'reduce' ? `${r.info.jobId}.r` : `${r.info.jobId}.${index}`,
+      jobId: r.info.jobId,
+      index,
+      stage,
+      kind: r.info.kind,
+      user: r.info.user,
+      group: r.info.group,
+      capability: r.capability,
+      ...(unit?.partition ? { partition: unit.partition } : {}),
+      ...(unit?.unit !== undefined ? { unit: unit.unit } : {}),
+    };
+  }
+
+  private async releaseMap(r: JobRecord, n: number): Promise<void> {
+    const from = r.info.released;
+    const subject = taskSubject(r.capability, r.info.group, r.info.user);
+    const acks: Promise<unknown>[] = [];
+    for (let i = from; i < from + n; i++) {
+      const task = this.taskFor(r, i, 'map', r.units?.[i]);
+      acks.push(this.js.publish(subject, encode(task), { msgID: task.taskId, expect: { streamName: Streams.tasks }, timeout: 10_000 }));
+    }
+    await Promise.all(acks);
+    r.info.released = from + n;
+    const t = this.tenant(r);
+    const before = t.inflight.get(r.capability) ?? 0;
+    t.inflight.set(r.capability, before + n);
+    if (r.info.state === 'queued') {
+      r.info.state = 'running';
+      this.emit(r, 'state');
+    }
+    this.touch(r);
+    this.rankingDirty = true;
+    if (before === 0) void this.publishRanking();
+  }
+
+  private async releaseReduce(r: JobRecord): Promise<void> {
+    const partials: string[] = [];
+    for (const o of r.outputs) partials.push(o.path);
+    const task = this.taskFor(r, -1, 'reduce', { unit: { partials } });
+    await this.js.publish(taskSubject(r.capability, r.info.group, r.info.user), encode(task), { msgID: task.taskId, expect: { streamName: Streams.tasks }, timeout: 10_000 });
+    r.reduceReleased = true;
+    r.info.released = r.info.total;
+    r.info.state = 'reducing';
+    const t = this.tenant(r);
+    t.inflight.set(r.capability, (t.inflight.get(r.capability) ?? 0) + 1);
+    this.emit(r, 'state');
+    this.touch(r);
+    this.rankingDirty = true;
+    void this.publishRanking();
+  }
+
+  async ensureConsumer(capability: string, group: string, user: string): Promise<void> {
+    const name = taskConsumerName(capability, group, user);
+    if (this.consumersMade.has(name)) return;
+    await this.jsm.consumers.add(Streams.tasks, {
+      durable_name: name,
+      filter_subject: taskSubject(capability, group, user),
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: this.opts.ackWaitMs * 1_000_000,
+      max_deliver: -1,
+      max_ack_pending: -1,
+      max_waiting: 4096,
+    });
+    this.consumersMade.add(name);
+  }
+
+  // ---------------------------------------------------------------- ranking
+
+  /** Fair-share ranking of tenants with released work, for the workers (KV ub-shares/ranking). */
+  async publishRanking(): Promise<void> {
+    if (!this.rankingDirty) return;
+    this.rankingDirty = false;
+    const entries: RankingEntry[] = [];
+    const tree: ShareTree = { groups: {} };
+    for (const [k, t] of this.tenants) {
+      const g = (tree.groups[t.group] ??= { share: this.shareTree.groups[t.group]?.share ?? 1, users: {} });
+      g.users[t.user] = { share: this.shareTree.groups[t.group]?.users[t.user]?.share ?? 1 };
+      void k;
+    }
+    const now = Date.now();
+    const lookup = (g: string, u?: string) => (u === undefined ? this.usage.groupValue(g, now) : this.usage.value(g, u, now));
+    const ranks = Object.keys(tree.groups).length > 0 ? fairTreeRanking(tree, lookup) : [];
+    for (const tr of ranks) {
+      const t = this.tenants.get(tr.tenant);
+      if (!t) continue;
+      for (const [capability, backlog] of t.inflight) {
+        if (backlog > 0) entries.push({ tenant: tr.tenant, group: t.group, user: t.user, capability, backlog, rank: tr.rank });
+      }
+    }
+    const doc: RankingDoc = { ts: now, entries };
+    const key = JSON.stringify(entries.map((e) => [e.tenant, e.capability, e.backlog > 0, e.rank]));
+    // backlog counts change every task; only publish when the order or the set of tenants with work changes, or once a second
+    if (key === this.lastRanking && now - this.lastRankingAt < 1000) return;
+    this.lastRanking = key;
+    this.lastRankingAt = now;
+    for (const [tk, t] of this.tenants) for (const [cap, n] of t.inflight) this.metrics.queueDepth(tk, cap, n);
+    await this.topo.shares.put(KvKey.ranking, encode(doc));
+  }
+  private lastRankingAt = 0;
+  markRankingDirty(): void {
+    this.rankingDirty = true;
+  }
+
+  // ---------------------------------------------------------------- fold
+
+  /** Fold one result message (a batch of outcomes). The message is acked after the next flush. */
+  async fold(m: JsMsg): Promise<void> {
+    let res: TaskResult;
+    try {
+      const v = decode(m.data, m.subject);
+      if (!isValid(TaskResult, v)) throw new Error('does not match the TaskResult schema');
+      res = v;
+    } catch (err) {
+      this.metrics.swallowed('bad-result');
+      this.log.error({ err, subject: m.subject, seq: m.seq }, 'dropping an invalid result message');
+      m.term();
+      return;
+    }
+    const r = this.jobs.get(res.jobId);
+    if (!r) {
+      this.log.warn({ jobId: res.jobId }, 'result for an unknown job; dropping it');
+      m.ack();
+      return;
+    }
+    for (const o of res.outcomes) await this.foldOutcome(r, o);
+    r.pendingAcks.push(m);
+    r.dirty = true;
+    await this.advance(r);
+  }
+
+  private async foldOutcome(r: JobRecord, o: TaskOutcome): Promise<void> {
+    if (TERMINAL_STATES.has(r.info.state)) {
+      // late or stale attempt of a closed job: its files never become visible
+      await discardAttempt(o.outputTmp);
+      return;
+    }
+    const t = this.tenant(r);
+    const allocSeconds = o.usage.wallSeconds * (r.spec.resources?.cores ?? 1);
+    this.usage.add({ group: r.info.group, user: r.info.user, coreSeconds: allocSeconds, gpuSeconds: o.usage.gpuSeconds, at: Date.now() });
+    r.info.usage.cpuSeconds += o.usage.cpuSeconds;
+    r.info.usage.wallSeconds += o.usage.wallSeconds;
+    r.info.usage.gpuSeconds += o.usage.gpuSeconds;
+    if (o.stage === 'reduce') {
+      if (r.info.state !== 'reducing') {
+        await discardAttempt(o.outputTmp);
+        return;
+      }
+      t.inflight.set(r.capability, Math.max(0, (t.inflight.get(r.capability) ?? 0) - 1));
+      if (o.status === 'ok') {
+        await this.accept(r, o);
+        r.info.done += 1;
+        await this.close(r, 'succeeded');
+      } else {
+        r.info.failed += 1;
+        this.recordFailure(r, o);
+        await this.close(r, 'failed', `reduce failed: ${o.error?.message ?? 'unknown error'}`);
+      }
+      return;
+    }
+    if (!r.finished.set(o.index)) {
+      // a second successful attempt (stale worker): first accepted wins
+      await discardAttempt(o.outputTmp);
+      return;
+    }
+    t.inflight.set(r.capability, Math.max(0, (t.inflight.get(r.capability) ?? 0) - 1));
+    this.rankingDirty = true;
+    if (o.status === 'ok') {
+      try {
+        await this.accept(r, o);
+        r.ok.set(o.index);
+        r.info.done += 1;
+      } catch (err) {
+        r.info.failed += 1;
+        this.recordFailure(r, { ...o, error: { code: 'commit_failed', message: (err as Error).message, retryable: false } });
+      }
+    } else {
+      r.info.failed += 1;
+      this.recordFailure(r, o);
+    }
+    this.touch(r);
+    this.kickRelease();
+  }
+
+  private async accept(r: JobRecord, o: TaskOutcome): Promise<void> {
+    const outputs = o.outputs ?? [];
+    if (o.outputTmp && outputs.length > 0) await commitOutputs(o.taskId, o.outputTmp, outputs, o.outputRel ?? []);
+    else await discardAttempt(o.outputTmp);
+    for (const f of outputs) r.outputs.push(f);
+    if (o.rows !== undefined) r.rowsOut += o.rows;
+    const p = r.units?.[o.index]?.partition;
+    if (o.stage === 'map' && !r.info.hasReduce && r.info.kind === 'catalog.sql' && p && p.order >= 0) r.leaves.push({ order: p.order, pixel: p.pixel, rows: o.rows ?? 0 });
+    if (o.summary !== undefined && r.summaries.length < MAX_SUMMARIES_KEPT) r.summaries.push({ taskId: o.taskId, summary: o.summary });
+  }
+
+  private recordFailure(r: JobRecord, o: TaskOutcome): void {
+    if (r.info.failures.length < MAX_FAILURES_KEPT) {
+      r.info.failures.push({ taskId: o.taskId, index: o.index, attempt: o.attempt, error: o.error ?? { code: 'unknown', message: 'failed without an error', retryable: false } });
+    }
+  }
+
+  /** After folding: release the reduce task or close the job when every map task has finished. */
+  private async advance(r: JobRecord): Promise<void> {
+    if (TERMINAL_STATES.has(r.info.state) || r.info.state === 'reducing') return;
+    if (r.finished.count < mapTaskCount(r)) {
+      const now = Date.now();
+      if (now - r.lastProgressEvent > 500) {
+        r.lastProgressEvent = now;
+        this.emit(r, 'progress');
+      }
+      return;
+    }
+    if (r.info.hasReduce) {
+      if (r.ok.count === 0) return this.close(r, 'failed', 'every map task failed; reduce skipped');
+      if (!r.reduceReleased) await this.releaseReduce(r);
+      return;
+    }
+    const state: JobStateName = r.info.failed === 0 ? 'succeeded' : r.ok.count > 0 ? 'partial' : 'failed';
+    await this.close(r, state, state === 'succeeded' ? undefined : `${r.info.failed} of ${mapTaskCount(r)} tasks failed`);
+  }
+
+  private async close(r: JobRecord, state: JobStateName, error?: string): Promise<void> {
+    if (TERMINAL_STATES.has(r.info.state)) return;
+    if (state !== 'cancelled' && r.info.kind === 'catalog.sql' && !r.info.hasReduce && r.leaves.length > 0 && r.info.output) {
+      try {
+        await hats.writeHatsMetadata(r.info.output, { name: r.spec.name ?? r.info.jobId, raColumn: 'ra', decColumn: 'dec', partitions: r.leaves, extraProperties: { ubatch_job_id: r.info.jobId } });
+      } catch (err) {
+        this.log.warn({ err, jobId: r.info.jobId }, 'could not write HATS metadata for the output');
+        error = `${error ? error + '; ' : ''}HATS metadata not written: ${(err as Error).message}`;
+      }
+    }
+    // in-flight work of a closed job no longer holds the tenant's credit
+    const t = this.tenant(r);
+    const open = this.inflightOf(r);
+    if (state === 'cancelled' && open > 0) t.inflight.set(r.capability, Math.max(0, (t.inflight.get(r.capability) ?? 0) - open));
+    r.info.state = state;
+    r.info.closedAt = new Date().toISOString();
+    if (error) r.info.error = error;
+    this.touch(r);
+    await this.ledger.append(
+      { kind: 'job.closed', ts: r.info.closedAt, actor: this.opts.id, group: r.info.group, user: r.info.user, jobId: r.info.jobId, state, done: r.info.done, failed: r.info.failed, outputs: r.outputs.slice(0, 10_000) },
+      `closed/${r.info.jobId}`,
+    );
+    this.metrics.job(r.info.kind, state);
+    this.emit(r, 'state', error);
+    this.rankingDirty = true;
+    this.kickRelease();
+    await discardAttempt(r.info.output ? `${r.info.output.replace(/\/+$/, '')}${r.info.output.endsWith('.parquet') ? '.ubatch' : '/.ubatch'}/tmp` : undefined);
+  }
+
+  private touch(r: JobRecord): void {
+    r.info.updatedAt = new Date().toISOString();
+    r.dirty = true;
+  }
+
+  private emit(r: JobRecord, type: JobEvent['type'], message?: string): void {
+    const ev: JobEvent = { jobId: r.info.jobId, type, state: r.info.state, total: r.info.total, done: r.info.done, failed: r.info.failed, ts: new Date().toISOString(), ...(message ? { message } : {}) };
+    this.js.publish(eventSubject(r.info.user, r.info.jobId), encode(ev)).catch((err) => {
+      this.metrics.swallowed('event');
+      this.log.warn({ err, jobId: r.info.jobId }, 'could not publish a job event');
+    });
+  }
+
+  // ---------------------------------------------------------------- persist
+
+  /** Persist changed jobs, then ack the result messages folded into them. */
+  async flush(): Promise<void> {
+    const dirty = [...this.jobs.values()].filter((r) => r.dirty);
+    await Promise.all(
+      dirty.map(async (r) => {
+        r.dirty = false;
+        const acks = r.pendingAcks.splice(0, r.pendingAcks.length);
+        try {
+          await this.topo.jobs.put(KvKey.job(r.info.jobId), encode(toDoc(r)));
+        } catch (err) {
+          r.dirty = true;
+          r.pendingAcks.unshift(...acks);
+          throw err;
+        }
+        for (const m of acks) m.ack();
+        if (TERMINAL_STATES.has(r.info.state)) {
+          // closed jobs keep only their public info in memory
+          r.units = undefined;
+        }
+      }),
+    );
+    await this.publishRanking();
+  }
+}
+

@@ -1,0 +1,60 @@
+import { resolve } from 'node:path';
+
+export interface CoordinatorOptions {
+  /** where jobs without output.path write: <outputRoot>/<user>/<jobId> @default ./.ubatch/output */
+  outputRoot?: string;
+  /** most tasks of one tenant released into UB_TASKS and not finished (queued + running) @default 10000 */
+  maxQueuedPerTenant?: number;
+  /** consumer ack wait: a silent worker's task is redelivered after this @default 30000 ms */
+  ackWaitMs?: number;
+  /** how often changed job state is persisted (result messages are acked after) @default 100 ms */
+  flushMs?: number;
+  /** largest accepted JobSpec, encoded @default 256 KiB */
+  maxSpecBytes?: number;
+  /** tasks published per release round per job @default 2000 */
+  releaseChunk?: number;
+  /** fair-share usage half-life @default 7 days */
+  halfLifeMs?: number;
+  /** leader lease length; a standby takes over after this much silence @default 10000 ms */
+  leaseMs?: number;
+  /** coordinator id (lease holder name) */
+  id?: string;
+}
+
+export interface CompiledCoordinatorOptions {
+  outputRoot: string;
+  maxQueuedPerTenant: number;
+  ackWaitMs: number;
+  flushMs: number;
+  maxSpecBytes: number;
+  releaseChunk: number;
+  halfLifeMs: number;
+  leaseMs: number;
+  id: string;
+}
+
+export class CoordinatorOptionsError extends Error {
+  override name = 'CoordinatorOptionsError';
+}
+
+function posInt(v: number | undefined, d: number, name: string, min = 1): number {
+  if (v === undefined) return d;
+  if (!Number.isFinite(v) || v < min) throw new CoordinatorOptionsError(`${name} must be a number >= ${min}, got ${v}`);
+  return Math.round(v);
+}
+
+export function compileCoordinatorOptions(o: CoordinatorOptions = {}): CompiledCoordinatorOptions {
+  const ackWaitMs = posInt(o.ackWaitMs, 30_000, 'ackWaitMs', 100);
+  const leaseMs = posInt(o.leaseMs, 10_000, 'leaseMs', 500);
+  return {
+    outputRoot: resolve(o.outputRoot ?? '.ubatch/output'),
+    maxQueuedPerTenant: posInt(o.maxQueuedPerTenant, 10_000, 'maxQueuedPerTenant'),
+    ackWaitMs,
+    flushMs: posInt(o.flushMs, 100, 'flushMs', 5),
+    maxSpecBytes: posInt(o.maxSpecBytes, 256 * 1024, 'maxSpecBytes', 1024),
+    releaseChunk: posInt(o.releaseChunk, 2000, 'releaseChunk'),
+    halfLifeMs: posInt(o.halfLifeMs, 7 * 86_400_000, 'halfLifeMs'),
+    leaseMs,
+    id: o.id ?? `coord-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+  };
+}

@@ -1,0 +1,4 @@
+export * from './writer.js';
+export * from './replay.js';
+export * from './views.js';
+export * from './errors.js';

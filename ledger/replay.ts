@@ -1,0 +1,67 @@
+/**
+ * Replay of UB_LEDGER from the first entry to the last one present when the
+ * replay began. Reports and quota views are folds over this.
+ */
+import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { decode, isValid, LedgerEntry, Streams } from '../protocol/index.js';
+
+export interface LedgerRecord {
+  seq: number;
+  /** server time of the append, ms */
+  time: number;
+  subject: string;
+  entry: LedgerEntry;
+}
+
+export interface ReplayOptions {
+  /** only subjects under this filter, e.g. `ub.ledger.task.charged.>` @default ub.ledger.> */
+  filter?: string;
+  /** start at this stream sequence */
+  fromSeq?: number;
+  /** called for entries that fail validation (never silently dropped) */
+  onInvalid?: (seq: number, subject: string, reason: string) => void;
+}
+
+export async function* replayLedger(nc: NatsConnection, opts: ReplayOptions = {}): AsyncGenerator<LedgerRecord> {
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.streams.info(Streams.ledger);
+  const last = info.state.last_seq;
+  if (info.state.messages === 0 || last < (opts.fromSeq ?? 1)) return;
+  const js = jetstream(nc);
+  const consumer = await js.consumers.get(Streams.ledger, {
+    filter_subjects: opts.filter ? [opts.filter] : undefined,
+    ...(opts.fromSeq ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: opts.fromSeq } : {}),
+  });
+  const messages = await consumer.consume({ max_messages: 2048 });
+  try {
+    for await (const m of messages) {
+      const rec = toRecord(m, opts);
+      if (rec) yield rec;
+      if (m.seq >= last || m.info.pending === 0) break;
+    }
+  } finally {
+    await messages.close().catch(() => undefined);
+  }
+}
+
+function toRecord(m: JsMsg, opts: ReplayOptions): LedgerRecord | undefined {
+  let v: unknown;
+  try {
+    v = decode(m.data, m.subject);
+  } catch (err) {
+    opts.onInvalid?.(m.seq, m.subject, (err as Error).message);
+    return undefined;
+  }
+  if (!isValid(LedgerEntry, v)) {
+    opts.onInvalid?.(m.seq, m.subject, 'does not match the LedgerEntry schema');
+    return undefined;
+  }
+  return { seq: m.seq, time: Math.floor(m.info.timestampNanos / 1e6), subject: m.subject, entry: v };
+}
+
+export async function readLedger(nc: NatsConnection, opts: ReplayOptions = {}): Promise<LedgerRecord[]> {
+  const out: LedgerRecord[] = [];
+  for await (const r of replayLedger(nc, opts)) out.push(r);
+  return out;
+}

@@ -1,0 +1,134 @@
+/**
+ * Typed TypeScript client for the ubatch API. Any NATS client can speak the
+ * same protocol: request `ubatch.v1.<verb>.<user>` with a msgpack or JSON
+ * body, get `{ ok, data | error }` back.
+ */
+import type { NatsConnection } from '@nats-io/transport-node';
+import { decode, encode } from './codec.js';
+import { UbatchApiError, ApiCode } from './errors.js';
+import {
+  TERMINAL_STATES,
+  type ApiReply,
+  type JobEvent,
+  type JobInfo,
+  type JobSpec,
+  type ListRequest,
+  type ResultsReply,
+  type SubmitReply,
+} from './schemas.js';
+import { apiSubject, eventSubject, isSafeToken, Verb } from './subjects.js';
+
+export interface ClientOptions {
+  /** who the requests are made as; with auth on, the server only lets a user publish on its own token */
+  user: string;
+  /** request timeout @default 10000 ms */
+  timeoutMs?: number;
+}
+
+export interface DryRunReply {
+  dryRun: true;
+  tasks: number;
+  partitions: { order: number; pixel: number; rows?: number }[];
+  estimate: { coreHours: number; basis: string };
+  credit?: unknown;
+}
+
+export class UbatchClient {
+  readonly user: string;
+  readonly timeoutMs: number;
+  constructor(
+    readonly nc: NatsConnection,
+    opts: ClientOptions,
+  ) {
+    if (!isSafeToken(opts.user)) throw new UbatchApiError(ApiCode.BadRequest, `invalid user name ${JSON.stringify(opts.user)}`);
+    this.user = opts.user;
+    this.timeoutMs = opts.timeoutMs ?? 10_000;
+  }
+
+  async call<T>(verb: Verb, body: unknown): Promise<T> {
+    let reply;
+    try {
+      reply = await this.nc.request(apiSubject(verb, this.user), encode(body), { timeout: this.timeoutMs });
+    } catch (err) {
+      throw new UbatchApiError(ApiCode.Unavailable, `no answer from the ubatch service for ${verb}: ${(err as Error).message}`, undefined, undefined, { cause: err });
+    }
+    const r = decode(reply.data, reply.subject) as ApiReply<T>;
+    if (r && typeof r === 'object' && 'ok' in r) {
+      if (r.ok) return r.data;
+      throw new UbatchApiError(r.error.code, r.error.message, r.error.where, r.error.details);
+    }
+    throw new UbatchApiError(ApiCode.Internal, `malformed reply to ${verb}`);
+  }
+
+  submit(spec: JobSpec): Promise<SubmitReply> {
+    return this.call(Verb.jobsSubmit, { spec });
+  }
+  dryRun(spec: JobSpec): Promise<DryRunReply> {
+    return this.call(Verb.jobsSubmit, { spec, dryRun: true });
+  }
+  get(jobId: string): Promise<JobInfo> {
+    return this.call(Verb.jobsGet, { jobId });
+  }
+  list(req: ListRequest = {}): Promise<JobInfo[]> {
+    return this.call(Verb.jobsList, req);
+  }
+  cancel(jobId: string): Promise<JobInfo> {
+    return this.call(Verb.jobsCancel, { jobId });
+  }
+  results(jobId: string): Promise<ResultsReply> {
+    return this.call(Verb.resultsGet, { jobId });
+  }
+
+  /**
+   * Follow a job's events until it reaches a terminal state. Subscribes before
+   * reading the current state, so no transition is missed.
+   */
+  async *watch(jobId: string, opts: { signal?: AbortSignal } = {}): AsyncGenerator<JobEvent | JobInfo> {
+    const sub = this.nc.subscribe(eventSubject(this.user, jobId));
+    const onAbort = () => sub.unsubscribe();
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const info = await this.get(jobId);
+      yield info;
+      if (TERMINAL_STATES.has(info.state)) return;
+      for await (const m of sub) {
+        const ev = decode(m.data, m.subject) as JobEvent;
+        yield ev;
+        if (TERMINAL_STATES.has(ev.state)) return;
+      }
+    } finally {
+      opts.signal?.removeEventListener('abort', onAbort);
+      sub.unsubscribe();
+    }
+  }
+
+  /** Resolve with the final JobInfo. A periodic `get` backs up the event stream. */
+  async wait(jobId: string, opts: { timeoutMs?: number; onEvent?: (e: JobEvent | JobInfo) => void } = {}): Promise<JobInfo> {
+    const deadline = Date.now() + (opts.timeoutMs ?? 3_600_000);
+    const ac = new AbortController();
+    const poll = (async () => {
+      while (!ac.signal.aborted && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 1000));
+        if (ac.signal.aborted) return;
+        const info = await this.get(jobId).catch(() => undefined);
+        if (info && TERMINAL_STATES.has(info.state)) {
+          ac.abort();
+          return;
+        }
+      }
+      ac.abort();
+    })();
+    try {
+      for await (const e of this.watch(jobId, { signal: ac.signal })) {
+        opts.onEvent?.(e);
+        if (TERMINAL_STATES.has(e.state)) break;
+      }
+    } finally {
+      ac.abort();
+      await poll;
+    }
+    const info = await this.get(jobId);
+    if (!TERMINAL_STATES.has(info.state)) throw new UbatchApiError(ApiCode.Unavailable, `timed out waiting for job ${jobId} (state ${info.state})`);
+    return info;
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * Wire codec: msgpack (msgpackr, plain maps so any msgpack library reads it);
+ * JSON is accepted from clients (a payload whose first byte is `{` or `[`).
+ * Decoding always yields `unknown`: validate before use.
+ */
+import { Packr } from 'msgpackr';
+import { DecodeError } from './errors.js';
+
+const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true, int64AsType: 'number' });
+
+/** Hard cap on nesting depth of decoded payloads (hostile clients). */
+export const MAX_DEPTH = 64;
+
+export function encode(value: unknown): Uint8Array {
+  return packr.pack(value);
+}
+
+export function decode(data: Uint8Array, subject?: string): unknown {
+  if (data.length === 0) throw new DecodeError('empty payload', subject);
+  const first = data[0];
+  let value: unknown;
+  try {
+    if (first === 0x7b || first === 0x5b || first === 0x20 || first === 0x0a) {
+      value = JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8'));
+    } else {
+      value = packr.unpack(data);
+    }
+  } catch (err) {
+    throw new DecodeError(`payload is neither valid msgpack nor JSON: ${(err as Error).message}`, subject, { cause: err });
+  }
+  if (depthExceeds(value, MAX_DEPTH)) throw new DecodeError(`payload nests deeper than ${MAX_DEPTH} levels`, subject);
+  return value;
+}
+
+function depthExceeds(v: unknown, max: number): boolean {
+  // iterative to stay safe on adversarial input
+  const stack: [unknown, number][] = [[v, 0]];
+  while (stack.length > 0) {
+    const [cur, d] = stack.pop()!;
+    if (cur === null || typeof cur !== 'object') continue;
+    if (d >= max) return true;
+    const values = Array.isArray(cur) ? cur : Object.values(cur as Record<string, unknown>);
+    for (const x of values) if (x !== null && typeof x === 'object') stack.push([x, d + 1]);
+  }
+  return false;
+}

@@ -1,0 +1,62 @@
+/**
+ * Test harness: a real nats-server on a free port with a temp store, plus a
+ * coordinator and workers in this process, each on its own connection.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { Coordinator, type CoordinatorOptions } from '../../coordinator/index.js';
+import { WorkerDaemon, type WorkerOptions } from '../../worker/index.js';
+import { UbatchClient } from '../../protocol/index.js';
+import { NatsServer } from '../../ops/nats-server.js';
+
+export interface TestStack {
+  server: NatsServer;
+  dir: string;
+  coordinator: Coordinator;
+  workers: WorkerDaemon[];
+  connections: NatsConnection[];
+  client(user?: string): Promise<UbatchClient>;
+  connect(): Promise<NatsConnection>;
+  addWorker(opts?: WorkerOptions): Promise<WorkerDaemon>;
+  stop(): Promise<void>;
+}
+
+export async function startStack(o: { workers?: number; worker?: WorkerOptions; coordinator?: CoordinatorOptions; server?: NatsServer } = {}): Promise<TestStack> {
+  const server = o.server ?? (await NatsServer.start());
+  const dir = await mkdtemp(join(tmpdir(), 'ubatch-test-'));
+  const connections: NatsConnection[] = [];
+  const conn = async () => {
+    const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    connections.push(nc);
+    return nc;
+  };
+  const coordinator = await Coordinator.create({ nc: await conn() }, { outputRoot: join(dir, 'out'), flushMs: 20, ...o.coordinator });
+  void coordinator.run();
+  const workers: WorkerDaemon[] = [];
+  const addWorker = async (wo: WorkerOptions = {}) => {
+    const w = await WorkerDaemon.create({ nc: await conn() }, { slots: 2, heartbeatMs: 500, scratchRoot: join(dir, `scratch-${workers.length}`), backoffMs: [50, 100, 200], ...o.worker, ...wo });
+    void w.run();
+    workers.push(w);
+    return w;
+  };
+  for (let i = 0; i < (o.workers ?? 2); i++) await addWorker();
+  return {
+    server,
+    dir,
+    coordinator,
+    workers,
+    connections,
+    connect: conn,
+    addWorker,
+    client: async (user = 'alice') => new UbatchClient(await conn(), { user, timeoutMs: 30_000 }),
+    async stop() {
+      await Promise.all(workers.map((w) => w.close().catch(() => undefined)));
+      await coordinator.close().catch(() => undefined);
+      await Promise.all(connections.map((c) => c.close().catch(() => undefined)));
+      if (!o.server) await server.cleanup();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,114 @@
+/**
+ * Finished attempts are committed in batches: charges to UB_LEDGER (one entry
+ * per tenant per batch), outcomes to UB_RESULTS (one message per job per
+ * batch), and only after both are acknowledged by the server are the task
+ * messages acked / termed / nak'ed. Each batch has a deterministic msgID, so a
+ * retried publish is a no-op; a crash before the acks gives redelivery and new
+ * attempts, never a second charge for the same attempt.
+ */
+import { createHash } from 'node:crypto';
+import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import { encode, resultSubject, Streams, type Charge, type TaskOutcome } from '../protocol/index.js';
+import { chargeMsgId, type LedgerWriter } from '../ledger/index.js';
+import type { Log } from './types.js';
+
+export type AckAction = { type: 'ack' } | { type: 'term' } | { type: 'nak'; delayMs: number };
+
+export interface Finished {
+  msg: JsMsg;
+  jobId: string;
+  group: string;
+  user: string;
+  actor: string;
+  outcome?: TaskOutcome;
+  charge?: Charge;
+  action: AckAction;
+}
+
+export interface BatcherOptions {
+  maxBatch: number;
+  lingerMs: number;
+  onFlushed?: (items: Finished[], seconds: number) => void;
+}
+
+export class OutcomeBatcher {
+  private pending: Finished[] = [];
+  private flushing: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly ledger: LedgerWriter,
+    private readonly log: Log,
+    private readonly opts: BatcherOptions,
+  ) {}
+
+  add(f: Finished): void {
+    this.pending.push(f);
+    if (this.pending.length >= this.opts.maxBatch) this.kick();
+    else if (!this.timer) this.timer = setTimeout(() => this.kick(), this.opts.lingerMs);
+  }
+
+  private kick(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.flushing || this.pending.length === 0) return;
+    const items = this.pending.splice(0, this.pending.length);
+    this.flushing = this.commit(items)
+      .catch((err) => {
+        // nothing was acked: JetStream redelivers these tasks after ack_wait (new attempts)
+        this.log.error({ err, tasks: items.length }, 'could not commit a batch of finished tasks; they will be redelivered');
+        for (const it of items) it.msg.nak(5000);
+      })
+      .finally(() => {
+        this.flushing = undefined;
+        if (this.pending.length > 0) this.kick();
+      });
+  }
+
+  /** wait until everything added so far is committed */
+  async drain(): Promise<void> {
+    while (this.pending.length > 0 || this.flushing) {
+      this.kick();
+      await this.flushing;
+    }
+  }
+
+  private async commit(items: Finished[]): Promise<void> {
+    const t0 = performance.now();
+    const byTenant = new Map<string, { group: string; user: string; actor: string; charges: Charge[] }>();
+    const byJob = new Map<string, TaskOutcome[]>();
+    for (const it of items) {
+      if (it.charge) {
+        const k = `${it.group}.${it.user}`;
+        let t = byTenant.get(k);
+        if (!t) byTenant.set(k, (t = { group: it.group, user: it.user, actor: it.actor, charges: [] }));
+        t.charges.push(it.charge);
+      }
+      if (it.outcome) {
+        let l = byJob.get(it.jobId);
+        if (!l) byJob.set(it.jobId, (l = []));
+        l.push(it.outcome);
+      }
+    }
+    const ts = new Date().toISOString();
+    await Promise.all([
+      ...[...byTenant.values()].map((t) =>
+        this.ledger.append({ kind: 'task.charged', ts, actor: t.actor, group: t.group, user: t.user, charges: t.charges }, chargeMsgId(t.charges)),
+      ),
+      ...[...byJob.entries()].map(([jobId, outcomes]) => {
+        const ids = outcomes.map((o) => `${o.taskId}/${o.attempt}`).sort().join('\n');
+        const msgID = `result/${createHash('sha256').update(ids).digest('hex').slice(0, 32)}`;
+        return this.js.publish(resultSubject(jobId), encode({ jobId, outcomes }), { msgID, expect: { streamName: Streams.results }, timeout: 10_000 });
+      }),
+    ]);
+    for (const it of items) {
+      if (it.action.type === 'ack') it.msg.ack();
+      else if (it.action.type === 'term') it.msg.term();
+      else it.msg.nak(it.action.delayMs);
+    }
+    this.opts.onFlushed?.(items, (performance.now() - t0) / 1000);
+  }
+}
