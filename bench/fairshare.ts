@@ -15,11 +15,13 @@
  *   pick    vs. a linear scan of the ranking (what a worker would do without the index)
  *   ranking vs. nothing (absolute time; target: well under the recompute period)
  *   add     vs. a direct "sum_i usage_i * 2^(-(t - t_i)/h)" over the whole ledger at query time
+ *   simulatePolicy: absolute time for a 90-day replay with daily windows
  */
 import {
   DAY_MS,
   DecayedUsage,
   fairTreeRanking,
+  simulatePolicy,
   TenantPicker,
   type ShareTree,
   type TenantRank,
@@ -273,6 +275,23 @@ function benchAdd(records: number, tenants: number): void {
   });
 }
 
+function benchSimulate(): void {
+  const { tree } = makeWorld(1_000, 1_000);
+  const rand = mulberry32(11);
+  const tenants: [string, string][] = [];
+  for (const [g, spec] of Object.entries(tree.groups)) for (const u of Object.keys(spec.users)) tenants.push([g, u]);
+  const t0 = Date.UTC(2025, 0, 1);
+  const records: UsageRecord[] = [];
+  for (let i = 0; i < 100_000; i++) {
+    const [group, user] = tenants[Math.floor(rand() * rand() * tenants.length)] ?? ['g0', 'u0'];
+    records.push({ group, user, coreSeconds: rand() * 3600, gpuSeconds: 0, at: t0 + rand() * 90 * DAY_MS });
+  }
+  const s = performance.now();
+  const { windows } = simulatePolicy(records, tree, { windowMs: DAY_MS, from: t0, to: t0 + 90 * DAY_MS });
+  const ms = performance.now() - s;
+  emit({ case: 'simulate-policy', records: records.length, tenants: tenants.length, windows: windows.length, ms: +ms.toFixed(1), msPerWindow: +(ms / windows.length).toFixed(2) });
+}
+
 function main(): void {
   console.log(`# fairshare bench, node ${process.version}, ${new Date().toISOString()}`);
   for (const n of [1_000, 10_000]) {
@@ -287,6 +306,7 @@ function main(): void {
     for (const sc of scenarios) benchPick(ranking, sc);
   }
   benchAdd(1_000_000, 1_000);
+  benchSimulate();
 
   console.log('\n# summary');
   for (const r of results) {
@@ -298,6 +318,8 @@ function main(): void {
       console.log(
         `pick ${String(r.tenants).padStart(6)} tenants, ${String(r.scenario).padEnd(42)}: ${r.usPerPickWallMin} µs best / ${r.usPerPickWallMedian} µs median / ${r.usPerPickCpuMin} µs CPU (brute ${r.bruteUsPerPickWallMin} µs, x${r.speedupVsBrute}); target ${PICK_TARGET_US} µs ${r.meetsTarget ? 'met' : 'NOT met'}; mismatches vs brute ${r.agreementMismatches}`,
       );
+    } else if (r.case === 'simulate-policy') {
+      console.log(`simulatePolicy ${r.records} records, ${r.tenants} tenants, ${r.windows} daily windows: ${r.ms} ms (${r.msPerWindow} ms/window)`);
     } else if (r.case === 'decayed-usage-add') {
       console.log(
         `DecayedUsage.add ${r.records} records / ${r.tenants} tenants: ${r.minMs} ms best (${r.medianMs} median, ${r.cpuMinMs} CPU) = ${r.recordsPerSec} rec/s (${r.nsPerAdd} ns/add); snapshot ${r.snapshotMs} ms; direct sum for one query ${r.directSumOneQueryMs} ms; max rel err ${Number(r.maxRelErrVsDirectSum).toExponential(2)}`,

@@ -14,7 +14,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ang2pix, ang2pixMany, pix2ang, queryDiscRanges, rangesPixelCount } from '../astro/healpix/index.js';
 
@@ -47,14 +47,24 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)] as number;
 }
 
-/** Times fn `repeats` times after one warm-up; returns seconds (best and median). */
+/**
+ * Per-call seconds of fn (best and median of `repeats` samples). Each sample runs fn
+ * enough times to last >= 50 ms, after warm-up runs, so short calls are timed with
+ * optimised code and without timer granularity.
+ */
 function time(fn: () => void): { best: number; median: number } {
-  fn();
+  let inner = 1;
+  for (;;) {
+    const t0 = process.hrtime.bigint();
+    for (let k = 0; k < inner; k++) fn();
+    if (Number(process.hrtime.bigint() - t0) / 1e9 >= 0.05) break;
+    inner *= 2;
+  }
   const t: number[] = [];
   for (let i = 0; i < repeats; i++) {
     const t0 = process.hrtime.bigint();
-    fn();
-    t.push(Number(process.hrtime.bigint() - t0) / 1e9);
+    for (let k = 0; k < inner; k++) fn();
+    t.push(Number(process.hrtime.bigint() - t0) / 1e9 / inner);
   }
   return { best: Math.min(...t), median: median(t) };
 }
@@ -87,9 +97,10 @@ const tMany = time(() => {
 const tScalar = time(() => {
   for (let i = 0; i < points; i++) out[i] = ang2pix(order, ra[i] as number, dec[i] as number);
 });
+const npixOrder = 12 * 4 ** order;
 const tPix2ang = time(() => {
   let s = 0;
-  for (let i = 0; i < points; i++) s += pix2ang(order, out[i] as number).ra;
+  for (let i = 0; i < points; i++) s += pix2ang(order, i % npixOrder).ra;
   if (s < 0) throw new Error('unreachable');
 });
 const coneTimes = cones.map(([o, a, d, rad]) => {
@@ -116,20 +127,31 @@ import json
 d, order, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 ra = np.fromfile(os.path.join(d, 'ra.f64')); dec = np.fromfile(os.path.join(d, 'dec.f64'))
 ns = 2 ** order
+
+def per_call(fn):
+    """best and median per-call seconds; each sample lasts >= 50 ms (like the JS side)."""
+    number, _ = timeit.Timer(fn).autorange()
+    number = max(1, number // 4) if number > 4 else number
+    while True:
+        if timeit.timeit(fn, number=number) >= 0.05:
+            break
+        number *= 2
+    t = sorted(x / number for x in timeit.repeat(fn, number=number, repeat=repeats))
+    return [t[0], t[len(t) // 2]]
+
 f = lambda: hp.ang2pix(ns, ra, dec, nest=True, lonlat=True)
-f()
-t = timeit.repeat(f, number=1, repeat=repeats)
 f().astype(np.float64).tofile(os.path.join(d, 'pix.f64'))
-fp = lambda: hp.pix2ang(ns, f(), nest=True, lonlat=True)
-tp = timeit.repeat(lambda: hp.pix2ang(ns, np.arange(len(ra)) % (12 * ns * ns), nest=True, lonlat=True), number=1, repeat=repeats)
+t = per_call(f)
+pix = np.arange(len(ra)) % (12 * ns * ns)
+tp = per_call(lambda: hp.pix2ang(ns, pix, nest=True, lonlat=True))
 cones = json.loads(sys.argv[4])
 ct = []
 for o, a, dd, r in cones:
     v = hp.ang2vec(a, dd, lonlat=True)
-    te = timeit.repeat(lambda: query_disc(2 ** o, v, np.radians(r), nest=True), number=1, repeat=repeats)
-    ti = timeit.repeat(lambda: query_disc(2 ** o, v, np.radians(r), inclusive=True, nest=True), number=1, repeat=repeats)
-    ct.append([min(te), sorted(te)[len(te) // 2], min(ti), sorted(ti)[len(ti) // 2]])
-print(json.dumps({'ang2pix': [min(t), sorted(t)[len(t) // 2]], 'pix2ang': [min(tp), sorted(tp)[len(tp) // 2]], 'cones': ct}))
+    te = per_call(lambda: query_disc(2 ** o, v, np.radians(r), nest=True))
+    ti = per_call(lambda: query_disc(2 ** o, v, np.radians(r), inclusive=True, nest=True))
+    ct.append(te + ti)
+print(json.dumps({'ang2pix': t, 'pix2ang': tp, 'cones': ct}))
 `;
 
 const dir = mkdtempSync(join(tmpdir(), 'healpix-bench-'));
@@ -155,6 +177,7 @@ try {
 }
 
 const mps = (s: number): number => points / s / 1e6;
+emit({ what: 'machine', node: process.version, cpus: cpus().length, cpu_model: cpus()[0]?.model, loadavg_1m_end: loadavg()[0] });
 emit({ what: 'ang2pixMany', order, points, best_s: tMany.best, median_s: tMany.median, mpts_per_s: mps(tMany.median),
   healpy_best_s: py?.ang2pix[0], healpy_median_s: py?.ang2pix[1],
   ratio_healpy_over_ours: py ? py.ang2pix[1] / tMany.median : undefined });
@@ -169,7 +192,7 @@ coneTimes.forEach((c, k) => {
     ratio_exclusive: p ? p[1] / c.exclusive.median : undefined, ratio_inclusive: p ? p[3] / c.inclusive.median : undefined });
 });
 
-console.log('\n--- summary (median of %d runs; ratio > 1 means ours is faster) ---', repeats);
+console.log('\n--- summary (median of %d samples; ratio > 1 means ours is faster; 1-min load average %s) ---', repeats, (loadavg()[0] ?? 0).toFixed(1));
 console.log(`ang2pixMany order ${String(order)}, ${String(points)} pts: ours ${(tMany.median * 1e3).toFixed(1)} ms` +
   (py ? `, healpy ${(py.ang2pix[1] * 1e3).toFixed(1)} ms, healpy/ours = ${(py.ang2pix[1] / tMany.median).toFixed(2)}` : ''));
 console.log(`ang2pix scalar loop: ${(tScalar.median * 1e3).toFixed(1)} ms; pix2ang scalar loop: ${(tPix2ang.median * 1e3).toFixed(1)} ms` +

@@ -28,19 +28,25 @@ export function decode(data: Uint8Array, subject?: string): unknown {
   } catch (err) {
     throw new DecodeError(`payload is neither valid msgpack nor JSON: ${(err as Error).message}`, subject, { cause: err });
   }
-  if (depthExceeds(value, MAX_DEPTH)) throw new DecodeError(`payload nests deeper than ${MAX_DEPTH} levels`, subject);
+  if (value === undefined) throw new DecodeError('payload decodes to nothing', subject);
+  const shape = checkShape(value, MAX_DEPTH);
+  if (shape) throw new DecodeError(shape, subject);
   return value;
 }
 
-function depthExceeds(v: unknown, max: number): boolean {
+/** Only plain data may come off the wire (objects, arrays, scalars, bytes, dates), nested at most `max` deep. */
+function checkShape(v: unknown, max: number): string | undefined {
   // iterative to stay safe on adversarial input
   const stack: [unknown, number][] = [[v, 0]];
   while (stack.length > 0) {
     const [cur, d] = stack.pop()!;
     if (cur === null || typeof cur !== 'object') continue;
-    if (d >= max) return true;
+    if (cur instanceof Uint8Array || cur instanceof Date) continue;
+    const proto = Object.getPrototypeOf(cur);
+    if (!Array.isArray(cur) && proto !== Object.prototype && proto !== null) return `payload holds a non-data value (${(cur as object).constructor?.name ?? 'unknown'})`;
+    if (d >= max) return `payload nests deeper than ${max} levels`;
     const values = Array.isArray(cur) ? cur : Object.values(cur as Record<string, unknown>);
     for (const x of values) if (x !== null && typeof x === 'object') stack.push([x, d + 1]);
   }
-  return false;
+  return undefined;
 }

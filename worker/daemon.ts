@@ -362,8 +362,10 @@ export class WorkerDaemon {
     const t0 = performance.now();
     let usage: Usage;
     try {
-      await mkdir(outDir, { recursive: true });
-      await mkdir(scratchDir, { recursive: true });
+      if (exec.needsDirs !== false) {
+        await mkdir(outDir, { recursive: true });
+        await mkdir(scratchDir, { recursive: true });
+      }
       const ctx = {
         task,
         spec,
@@ -385,7 +387,7 @@ export class WorkerDaemon {
       const outputRel = res.outputs.map((o) => relative(outDir, o.path));
       const outputs: FileRecord[] = res.outputs.map((o, i) => ({ ...o, path: committedPath(spec, hasReduce, task, outputRel[i]!) }));
       const outcome = this.outcome(task, attempt, 'ok', usage, {
-        outputTmp: outDir,
+        ...(exec.needsDirs !== false ? { outputTmp: outDir } : {}),
         outputs,
         outputRel,
         ...(res.rows !== undefined ? { rows: res.rows } : {}),
@@ -397,7 +399,7 @@ export class WorkerDaemon {
     } catch (err0) {
       const err = abort.signal.aborted && abort.signal.reason instanceof TaskTimeoutError ? abort.signal.reason : err0;
       usage = this.usage(exec.inProcess, id, t0);
-      await rm(outDir, { recursive: true, force: true }).catch(() => undefined);
+      if (exec.needsDirs !== false) await rm(outDir, { recursive: true, force: true }).catch(() => undefined);
       if (err instanceof TaskCancelledError || (abort.signal.aborted && this.cancelled.has(task.jobId))) {
         const charge = this.charge(task, spec, attempt, 'cancelled', usage, startedAt, [], []);
         this.batcher.add({ ...base, charge, action: { type: 'ack' } });
@@ -421,7 +423,7 @@ export class WorkerDaemon {
     } finally {
       clearInterval(keepAlive);
       clearTimeout(wallTimer);
-      await rm(join(this.opts.scratchRoot, `${task.taskId}.a${attempt}`), { recursive: true, force: true }).catch(() => undefined);
+      if (exec.needsDirs !== false) await rm(join(this.opts.scratchRoot, `${task.taskId}.a${attempt}`), { recursive: true, force: true }).catch(() => undefined);
     }
   }
 

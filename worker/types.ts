@@ -34,6 +34,8 @@ export interface Executor {
   kind: string;
   /** runs in the worker's event-loop process (DuckDB, I/O) vs a child process */
   inProcess: boolean;
+  /** the attempt's output and scratch directories are created before it runs @default true */
+  needsDirs?: boolean;
   map(ctx: ExecContext): Promise<ExecResult>;
   reduce?(ctx: ExecContext, partials: string[]): Promise<ExecResult>;
 }

@@ -39,13 +39,12 @@ export function mortonFrame(xyz: Float64Array): MortonFrame {
   return { min: [minX, minY, minZ], scale: [s, s, s] };
 }
 
-/** Spreads the low 10 bits of v so that bit i moves to bit 3i. */
-function spread10(v: number): number {
-  v &= 0x3ff;
-  v = (v | (v << 16)) & 0x030000ff;
-  v = (v | (v << 8)) & 0x0300f00f;
-  v = (v | (v << 4)) & 0x030c30c3;
-  v = (v | (v << 2)) & 0x09249249;
+/** Spreads the low 8 bits of v so that bit i moves to bit 3i. */
+function spread8(v: number): number {
+  v &= 0xff;
+  v = (v | (v << 8)) & 0x0000f00f;
+  v = (v | (v << 4)) & 0x000c30c3;
+  v = (v | (v << 2)) & 0x00249249;
   return v;
 }
 
@@ -54,10 +53,14 @@ function quantise(v: number, min: number, scale: number): number {
   return q < 0 ? 0 : q > CELLS ? CELLS : q;
 }
 
+const DIGIT_BITS = 12;
+const DIGIT_MASK = (1 << DIGIT_BITS) - 1;
+
 /**
- * Sorts points by 48-bit Morton key (16 bits per axis; key = interleave(top 6
- * bits) * 2^30 + interleave(low 10 bits)) with an LSD radix sort that carries
- * the coordinates along, so no random-access gather is needed afterwards.
+ * Sorts points by 48-bit Morton key (16 bits per axis; key = interleave(top 8
+ * bits) * 2^24 + interleave(low 8 bits)) with an LSD radix sort in four 12-bit
+ * digits (4096 buckets keep the scattered writes cache-friendly), carrying the
+ * keys and row numbers; the unit vectors are gathered once at the end.
  * Returns the row order and the unit vectors in that order.
  */
 export function mortonSort(xyz: Float64Array, frame: MortonFrame): { order: Int32Array; sorted: Float64Array } {
@@ -65,54 +68,54 @@ export function mortonSort(xyz: Float64Array, frame: MortonFrame): { order: Int3
   let hi = new Uint32Array(n);
   let lo = new Uint32Array(n);
   let order = new Int32Array(n);
-  let vec = Float64Array.from(xyz);
   const [mx, my, mz] = frame.min;
   const [sx, sy, sz] = frame.scale;
   for (let i = 0; i < n; i++) {
-    const qx = quantise(vec[3 * i]!, mx, sx);
-    const qy = quantise(vec[3 * i + 1]!, my, sy);
-    const qz = quantise(vec[3 * i + 2]!, mz, sz);
-    lo[i] = (spread10(qx) | (spread10(qy) << 1) | (spread10(qz) << 2)) >>> 0;
-    hi[i] = (spread10(qx >>> 10) | (spread10(qy >>> 10) << 1) | (spread10(qz >>> 10) << 2)) >>> 0;
+    const qx = quantise(xyz[3 * i]!, mx, sx);
+    const qy = quantise(xyz[3 * i + 1]!, my, sy);
+    const qz = quantise(xyz[3 * i + 2]!, mz, sz);
+    lo[i] = spread8(qx) | (spread8(qy) << 1) | (spread8(qz) << 2);
+    hi[i] = spread8(qx >>> 8) | (spread8(qy >>> 8) << 1) | (spread8(qz >>> 8) << 2);
     order[i] = i;
   }
   let hi2 = new Uint32Array(n);
   let lo2 = new Uint32Array(n);
   let order2 = new Int32Array(n);
-  let vec2 = new Float64Array(3 * n);
-  // LSD radix: the low 30 bits in two 15-bit digits, then the 18 high bits
-  const passes: Array<[boolean, number, number]> = [
-    [false, 0, 15],
-    [false, 15, 15],
-    [true, 0, 18],
+  const counts = new Int32Array(DIGIT_MASK + 2);
+  const passes: Array<[boolean, number]> = [
+    [false, 0],
+    [false, DIGIT_BITS],
+    [true, 0],
+    [true, DIGIT_BITS],
   ];
-  for (const [useHi, shift, bits] of passes) {
+  for (const [useHi, shift] of passes) {
     const keys = useHi ? hi : lo;
-    const mask = (1 << bits) - 1;
-    const counts = new Int32Array(mask + 2);
-    for (let i = 0; i < n; i++) counts[((keys[i]! >>> shift) & mask) + 1]!++;
+    counts.fill(0);
+    for (let i = 0; i < n; i++) counts[((keys[i]! >>> shift) & DIGIT_MASK) + 1]!++;
     let allSame = false;
-    for (let b = 0; b <= mask; b++) {
+    for (let b = 0; b <= DIGIT_MASK; b++) {
       if (counts[b + 1] === n) allSame = true;
       counts[b + 1]! += counts[b]!;
     }
     if (allSame) continue; // this digit does not reorder anything
     for (let i = 0; i < n; i++) {
-      const d = (keys[i]! >>> shift) & mask;
-      const j = counts[d]!++;
+      const j = counts[(keys[i]! >>> shift) & DIGIT_MASK]!++;
       hi2[j] = hi[i]!;
       lo2[j] = lo[i]!;
       order2[j] = order[i]!;
-      vec2[3 * j] = vec[3 * i]!;
-      vec2[3 * j + 1] = vec[3 * i + 1]!;
-      vec2[3 * j + 2] = vec[3 * i + 2]!;
     }
     [hi, hi2] = [hi2, hi];
     [lo, lo2] = [lo2, lo];
     [order, order2] = [order2, order];
-    [vec, vec2] = [vec2, vec];
   }
-  return { order, sorted: vec };
+  const sorted = new Float64Array(3 * n);
+  for (let s = 0; s < n; s++) {
+    const r = order[s]!;
+    sorted[3 * s] = xyz[3 * r]!;
+    sorted[3 * s + 1] = xyz[3 * r + 1]!;
+    sorted[3 * s + 2] = xyz[3 * r + 2]!;
+  }
+  return { order, sorted };
 }
 
 /** Row order of the points by Morton key (see `mortonSort`). */

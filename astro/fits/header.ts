@@ -344,7 +344,8 @@ export function formatCard(card: FitsCard): string[] {
   const prefix = hierarch ? `HIERARCH ${key} = ` : `${key.padEnd(8)}= `;
   const value = card.value === undefined ? null : card.value;
   if (typeof value === 'string') checkAscii(value, key);
-  const valueText = formatScalar(value, key);
+  // HIERARCH cards are free-format: no padding, so long keywords still fit
+  const valueText = hierarch ? formatScalar(value, key).trimStart() : formatScalar(value, key);
   let line = prefix + valueText;
   if (comment !== '') line += ` / ${comment}`;
   if (line.length <= CARD_LENGTH || (typeof value !== 'string' && (prefix + valueText).length <= CARD_LENGTH)) {

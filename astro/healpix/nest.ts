@@ -105,6 +105,9 @@ function compress16(v: number): number {
   return (x | (x >>> 8)) & 0x0000ffff;
 }
 
+/** spread16 of 0..255, for the batch loop (table lookups beat the shifts there). */
+const SPREAD8 = Int32Array.from({ length: 256 }, (_, v) => spread16(v));
+
 /** Index inside the face: bits of ix at even positions, iy at odd ones (ix, iy < 2^26). */
 function interleave(ix: number, iy: number): number {
   const lo = (spread16(ix) | (spread16(iy) << 1)) >>> 0;
@@ -164,7 +167,7 @@ export function nside(order: number): number {
   return pow2(order);
 }
 
-/** Number of pixels, 12 * 4^order (exact up to order 24; order 25..29 rounds above 2^53). */
+/** Number of pixels, 12 * 4^order (an exact double at every order; above 2^53 from order 25). */
 export function npix(order: number): number {
   checkOrder(order, MAX_ORDER, 'npix');
   return 12 * pow4(order);
@@ -223,8 +226,10 @@ function nearInteger(v: number, tol: number): boolean {
 function loc2xyf(nside: number, z: number, phi: number, sth: number, haveSth: boolean): boolean {
   const za = Math.abs(z);
   const tt = fmodulo(phi * INV_HALFPI, 4.0);
-  // A one-ulp change of z moves the edge-line coordinates by < 2e-14*nside (see the
-  // derivative bounds in the module tests); 1e-12*nside leaves a wide margin.
+  // How far a one-ulp change of z (or sth) can move the edge-line coordinates below:
+  // equatorial, d(temp1 -/+ temp2)/dz = 0.75*nside, so < 1e-16*nside plus a few ulps
+  // of rounding (values <= 4.5*nside); polar without sth (1-za >= 5e-5), d(tmp)/dz
+  // <= 1.5*nside/sqrt(1.5e-4) ~ 122*nside, so < 1.4e-14*nside. 1e-12*nside is ample.
   const tol = 1e-12 * nside;
   let near = Math.abs(za - TWOTHIRD) < 4e-16;
   if (za <= TWOTHIRD) {
@@ -327,6 +332,8 @@ export function ang2pixMany(
   }
   const ns = pow2(order);
   const npface = pow4(order);
+  const mask = ns - 1;
+  const tol = 1e-12 * ns;
   const { signal, onProgress } = options;
   for (let start = 0; start < n; start += BATCH_CHUNK) {
     signal?.throwIfAborted();
@@ -335,6 +342,67 @@ export function ang2pixMany(
       const r = ra[i] as number;
       const d = dec[i] as number;
       if (!(d >= -90 && d <= 90) || !Number.isFinite(r)) checkPosition(r, d, 'ang2pixMany', i);
+      // Inlined loc2xyf for the common case: away from the poles (no sin(theta)
+      // needed) and not near a pixel edge. Orders <= 24 keep every edge-line index
+      // below 2^31, so int32 operations are exact. Anything else takes ang2xyf.
+      const theta = HALF_PI - d * DEG2RAD;
+      if (theta >= 0.01 && theta <= 3.14159 - 0.01) {
+        const z = Math.cos(theta);
+        const za = Math.abs(z);
+        let tt = r * DEG2RAD * INV_HALFPI;
+        if (!(tt >= 0 && tt < 4.0)) tt = fmodulo(tt, 4.0);
+        let face: number;
+        let ix: number;
+        let iy: number;
+        let near: boolean;
+        if (za <= TWOTHIRD) {
+          const temp1 = ns * (0.5 + tt);
+          const temp2 = ns * (z * 0.75);
+          const a = temp1 - temp2;
+          const b = temp1 + temp2;
+          const jp = a | 0;
+          const jm = b | 0;
+          const fa = a - jp;
+          const fb = b - jm;
+          near = fa <= tol || fa >= 1 - tol || fb <= tol || fb >= 1 - tol || za > TWOTHIRD - 4e-16;
+          const ifp = jp >> order;
+          const ifm = jm >> order;
+          face = ifp === ifm ? ifp | 4 : ifp < ifm ? ifp : ifm + 8;
+          ix = jm & mask;
+          iy = ns - (jp & mask) - 1;
+        } else {
+          const ntt = tt | 0; // tt < 4, so min(3, int(tt)) is int(tt)
+          const tp = tt - ntt;
+          const tmp = ns * Math.sqrt(3 * (1 - za));
+          const u = tp * tmp;
+          const v = (1.0 - tp) * tmp;
+          const fu = u - (u | 0);
+          const fv = v - (v | 0);
+          near = fu <= tol || fu >= 1 - tol || fv <= tol || fv >= 1 - tol || za < TWOTHIRD + 4e-16;
+          const jp = Math.min(u | 0, mask);
+          const jm = Math.min(v | 0, mask);
+          if (z >= 0) {
+            face = ntt;
+            ix = ns - jm - 1;
+            iy = ns - jp - 1;
+          } else {
+            face = ntt + 8;
+            ix = jp;
+            iy = jm;
+          }
+        }
+        if (!near) {
+          // interleave(ix, iy) written out: a non-inlined call returning a double
+          // would box it on the heap, which costs more than the rest of the loop.
+          const lo =
+            (SPREAD8[ix & 0xff] as number) +
+            2 * (SPREAD8[iy & 0xff] as number) +
+            65536 * ((SPREAD8[(ix >> 8) & 0xff] as number) + 2 * (SPREAD8[(iy >> 8) & 0xff] as number));
+          const hi = (SPREAD8[ix >> 16] as number) + 2 * (SPREAD8[iy >> 16] as number);
+          out[i] = face * npface + hi * TWO32 + lo;
+          continue;
+        }
+      }
       ang2xyf(ns, r, d);
       out[i] = rFace * npface + interleave(rIx, rIy);
     }

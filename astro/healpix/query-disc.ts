@@ -83,6 +83,18 @@ function pix2zphi(ns: number, fact1: number, fact2: number, face: number, ix: nu
   cellPhi = nr === ns ? 0.75 * HALF_PI * tmp * fact1 : (0.5 * HALF_PI * tmp) / nr;
 }
 
+/** Per-order constants of pix2zphi: nside, fact1, fact2 as in T_Healpix_Base::Set. */
+const NSIDE_O = Float64Array.from({ length: MAX_ORDER + 1 }, (_, o) => 2 ** o);
+const FACT2_O = Float64Array.from({ length: MAX_ORDER + 1 }, (_, o) => 4.0 / (12 * 4 ** o));
+const FACT1_O = Float64Array.from({ length: MAX_ORDER + 1 }, (_, o) => 2 * 2 ** o * (4.0 / (12 * 4 ** o)));
+const STACK_CAP = 12 + 3 * MAX_ORDER + 8; // each level pops one pixel and pushes four
+const STACK_FACE = new Int32Array(STACK_CAP);
+const STACK_IX = new Int32Array(STACK_CAP);
+const STACK_IY = new Int32Array(STACK_CAP);
+const STACK_ORDER = new Int32Array(STACK_CAP);
+const CRPDR = new Float64Array(MAX_ORDER + 1);
+const CRMDR = new Float64Array(MAX_ORDER + 1);
+
 function compileQueryDiscOptions(order: number, options: QueryDiscOptions): { inclusive: boolean; oplus: number } {
   const inclusive = options.inclusive ?? false;
   if (!inclusive) return { inclusive, oplus: 0 };
@@ -132,15 +144,9 @@ export function queryDiscRanges(
 
   const omax = order + oplus;
   const cosrad = Math.cos(radius);
-  const crpdr = new Float64Array(omax + 1);
-  const crmdr = new Float64Array(omax + 1);
-  const nsO = new Float64Array(omax + 1);
-  const fact1O = new Float64Array(omax + 1);
-  const fact2O = new Float64Array(omax + 1);
+  const crpdr = CRPDR;
+  const crmdr = CRMDR;
   for (let o = 0; o <= omax; o++) {
-    nsO[o] = 2 ** o;
-    fact2O[o] = 4.0 / (12 * 4 ** o);
-    fact1O[o] = 2 * 2 ** o * (fact2O[o] as number);
     const dr = MAX_PIXRAD[o] as number;
     crpdr[o] = radius + dr > PI ? -1 : Math.cos(radius + dr);
     crmdr[o] = radius - dr < 0 ? 1 : Math.cos(radius - dr);
@@ -148,11 +154,11 @@ export function queryDiscRanges(
 
   // Stack of pixels as (face, ix, iy, order): children of (x, y) at o are
   // (2x + (c & 1), 2y + (c >> 1)) at o+1, i.e. nested index 4*pix + c.
-  const cap = 12 + 3 * omax + 8;
-  const sFace = new Int32Array(cap);
-  const sIx = new Int32Array(cap);
-  const sIy = new Int32Array(cap);
-  const sO = new Int32Array(cap);
+  // Module-level scratch: the walk runs to completion without yielding, so reuse is safe.
+  const sFace = STACK_FACE;
+  const sIx = STACK_IX;
+  const sIy = STACK_IY;
+  const sO = STACK_ORDER;
   let top = 0;
   for (let i = 0; i < 12; i++) {
     sFace[top] = 11 - i;
@@ -196,7 +202,7 @@ export function queryDiscRanges(
     const iy = sIy[top] as number;
     const o = sO[top] as number;
 
-    pix2zphi(nsO[o] as number, fact1O[o] as number, fact2O[o] as number, face, ix, iy);
+    pix2zphi(NSIDE_O[o] as number, FACT1_O[o] as number, FACT2_O[o] as number, face, ix, iy);
     const z = cellZ;
     // cosdist_zphi(vptg.z, ptg.phi, z, phi)
     const cangdist = zc * z + Math.cos(phi - cellPhi) * Math.sqrt((1.0 - zc * zc) * (1.0 - z * z));

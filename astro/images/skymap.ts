@@ -89,11 +89,23 @@ export interface PatchGroup {
   images: ImageIndexRow[];
 }
 
+interface TractCore {
+  id: number;
+  ring: number;
+  ra: number;
+  dec: number;
+  decMin: number;
+  decMax: number;
+  raMin: number;
+  raMax: number;
+  centre: Vec3;
+  /** upper bound of the angular radius of the tract's pixel box, degrees */
+  boundDeg: number;
+}
+
 interface TractGeom extends TractInfo {
   wcs: TanSipWcs;
   centre: Vec3;
-  /** angular radius of the tract's pixel box, degrees */
-  radiusDeg: number;
 }
 
 function wrap360(a: number): number {
@@ -134,43 +146,70 @@ export function polygonIntersectsBox(poly: [number, number][], x0: number, y0: n
 export class RingsSkyMap {
   readonly config: CompiledSkyMapConfig;
   readonly ringSizeDeg: number;
-  private readonly tracts: TractGeom[] = [];
+  private readonly cores: TractCore[] = [];
+  /** pixel geometry and WCS, built on first use (there are ~19k tracts at the default 120 rings) */
+  private readonly geoms = new Map<number, TractGeom>();
   /** first tract id of each ring */
   private readonly ringStart: number[] = [];
   private readonly ringCount: number[] = [];
-  private readonly maxRadiusDeg: number;
+  private maxBoundDeg = 0;
 
   constructor(config: RingsSkyMapConfig = {}) {
     this.config = compileSkyMapConfig(config);
     const { numRings, raStartDeg } = this.config;
     const rs = 180 / (numRings + 1);
     this.ringSizeDeg = rs;
-    this.addTract(-1, 0, -90, -90, -90 + rs / 2, 0, 360);
+    this.addCore(-1, 0, -90, -90, -90 + rs / 2, 0, 360);
     for (let i = 0; i < numRings; i++) {
       const decMin = -90 + rs * (i + 0.5);
       const decMax = decMin + rs;
       const widest = decMin <= 0 && decMax >= 0 ? 1 : Math.cos((Math.min(Math.abs(decMin), Math.abs(decMax)) * Math.PI) / 180);
       const n = Math.max(1, Math.ceil((360 * widest) / rs));
-      this.ringStart.push(this.tracts.length);
+      this.ringStart.push(this.cores.length);
       this.ringCount.push(n);
       const dra = 360 / n;
       for (let j = 0; j < n; j++) {
         const ra = wrap360(raStartDeg + j * dra);
-        this.addTract(i, ra, (decMin + decMax) / 2, decMin, decMax, wrap360(ra - dra / 2), wrap360(ra + dra / 2));
+        this.addCore(i, ra, (decMin + decMax) / 2, decMin, decMax, wrap360(ra - dra / 2), wrap360(ra + dra / 2));
       }
     }
-    this.addTract(numRings, 0, 90, 90 - rs / 2, 90, 0, 360);
-    this.maxRadiusDeg = Math.max(...this.tracts.map((t) => t.radiusDeg));
+    this.addCore(numRings, 0, 90, 90 - rs / 2, 90, 0, 360);
   }
 
-  private addTract(ring: number, ra: number, dec: number, decMin: number, decMax: number, raMin: number, raMax: number): void {
+  private isCap(ring: number): boolean {
+    return ring < 0 || ring >= this.config.numRings;
+  }
+
+  private addCore(ring: number, ra: number, dec: number, decMin: number, decMax: number, raMin: number, raMax: number): void {
+    const centre = toVec(ra, dec);
+    let inner: number;
+    if (this.isCap(ring)) inner = decMax - decMin;
+    else {
+      const width = wrap360(raMax - raMin) || 360;
+      inner = Math.max(
+        angleDeg(centre, toVec(raMin, decMin)),
+        angleDeg(centre, toVec(raMin, decMax)),
+        angleDeg(centre, toVec(raMin + width / 2, decMin)),
+        angleDeg(centre, toVec(raMin + width / 2, decMax)),
+      );
+    }
+    const s = this.config.pixelScaleArcsec / 3600;
+    // the pixel box is the outline's bounding square grown by the overlap and rounded up to whole patches
+    const boundDeg = 1.01 * Math.SQRT2 * (inner + this.config.tractOverlapDeg + (this.config.patchInnerPx / 2 + 2) * s);
+    this.maxBoundDeg = Math.max(this.maxBoundDeg, boundDeg);
+    this.cores.push({ id: this.cores.length, ring, ra, dec, decMin, decMax, raMin, raMax, centre, boundDeg });
+  }
+
+  private geom(core: TractCore): TractGeom {
+    const hit = this.geoms.get(core.id);
+    if (hit !== undefined) return hit;
     const { pixelScaleArcsec, tractOverlapDeg, patchInnerPx } = this.config;
+    const { ring, ra, dec, decMin, decMax, raMin, raMax } = core;
     const s = pixelScaleArcsec / 3600;
     const probe = new TanSipWcs({ crpix: [0, 0], crval: [ra, dec], cd: [[-s, 0], [0, s]] });
     // inner-region outline in the tract's tangent plane
     const outline: [number, number][] = [];
-    const isCap = ring < 0 || ring >= this.config.numRings;
-    if (isCap) {
+    if (this.isCap(ring)) {
       const edge = ring < 0 ? decMax : decMin;
       for (let k = 0; k < 72; k++) outline.push([k * 5, edge]);
     } else {
@@ -197,25 +236,36 @@ export class RingsSkyMap {
     const height = ny * patchInnerPx;
     // tract centre at the middle of the pixel box: 0-based (w-1)/2 is FITS w/2 + 0.5
     const wcs = new TanSipWcs({ crpix: [width / 2 + 0.5, height / 2 + 0.5], crval: [ra, dec], cd: [[-s, 0], [0, s]] });
-    const centre = toVec(ra, dec);
-    let radiusDeg = 0;
-    for (const [a, d] of wcs.footprint(width, height, { edges: true })) radiusDeg = Math.max(radiusDeg, angleDeg(centre, toVec(a, d)));
-    this.tracts.push({ id: this.tracts.length, ring, ra, dec, decMin, decMax, raMin, raMax, width, height, numPatches: [nx, ny], wcs, centre, radiusDeg });
+    const g: TractGeom = { id: core.id, ring, ra, dec, decMin, decMax, raMin, raMax, width, height, numPatches: [nx, ny], wcs, centre: core.centre };
+    this.geoms.set(core.id, g);
+    return g;
   }
 
   get numTracts(): number {
-    return this.tracts.length;
+    return this.cores.length;
   }
 
   private tract(id: number): TractGeom {
-    const t = Number.isInteger(id) ? this.tracts[id] : undefined;
-    if (t === undefined) throw new SkyMapError(`no tract ${id} (0..${this.tracts.length - 1})`, id);
-    return t;
+    const c = Number.isInteger(id) ? this.cores[id] : undefined;
+    if (c === undefined) throw new SkyMapError(`no tract ${id} (0..${this.cores.length - 1})`, id);
+    return this.geom(c);
   }
 
   tractInfo(id: number): TractInfo {
-    const { wcs: _w, centre: _c, radiusDeg: _r, ...info } = this.tract(id);
-    return { ...info, numPatches: [info.numPatches[0], info.numPatches[1]] };
+    const t = this.tract(id);
+    return {
+      id: t.id,
+      ring: t.ring,
+      ra: t.ra,
+      dec: t.dec,
+      decMin: t.decMin,
+      decMax: t.decMax,
+      raMin: t.raMin,
+      raMax: t.raMax,
+      width: t.width,
+      height: t.height,
+      numPatches: [t.numPatches[0], t.numPatches[1]],
+    };
   }
 
   tractWcs(id: number): TanSipWcs {
@@ -226,28 +276,45 @@ export class RingsSkyMap {
   tractFor(ra: number, dec: number): number {
     const rs = this.ringSizeDeg;
     if (dec < -90 + rs / 2) return 0;
-    if (dec >= 90 - rs / 2) return this.tracts.length - 1;
+    if (dec >= 90 - rs / 2) return this.cores.length - 1;
     const i = Math.min(this.config.numRings - 1, Math.max(0, Math.floor((dec + 90 - rs / 2) / rs)));
     const n = this.ringCount[i] as number;
     const j = ((Math.round(wrap360(ra - this.config.raStartDeg) / (360 / n)) % n) + n) % n;
     return (this.ringStart[i] as number) + j;
   }
 
-  /** Tracts whose angular bounding circle may touch a disc of `radiusDeg` around v. */
-  private candidateTracts(v: Vec3, dec: number, radiusDeg: number): TractGeom[] {
-    const reach = this.maxRadiusDeg + radiusDeg;
+  /** Tracts whose angular bounding circle may touch a disc of `radiusDeg` around v (at declination dec, right ascension ra). */
+  private candidateTracts(v: Vec3, ra: number, dec: number, radiusDeg: number): TractGeom[] {
+    const reach = this.maxBoundDeg + radiusDeg;
     const out: TractGeom[] = [];
-    const consider = (t: TractGeom): void => {
-      if (angleDeg(v, t.centre) <= t.radiusDeg + radiusDeg) out.push(t);
+    const consider = (c: TractCore): void => {
+      if (angleDeg(v, c.centre) <= c.boundDeg + radiusDeg) out.push(this.geom(c));
     };
-    consider(this.tracts[0] as TractGeom);
+    consider(this.cores[0] as TractCore);
+    const d2r = Math.PI / 180;
     for (let i = 0; i < this.config.numRings; i++) {
       const start = this.ringStart[i] as number;
-      const t0 = this.tracts[start] as TractGeom;
-      if (t0.decMax < dec - reach || t0.decMin > dec + reach) continue;
-      for (let j = 0; j < (this.ringCount[i] as number); j++) consider(this.tracts[start + j] as TractGeom);
+      const c0 = this.cores[start] as TractCore;
+      if (c0.decMax < dec - reach || c0.decMin > dec + reach) continue;
+      const n = this.ringCount[i] as number;
+      // RA half-width of the reach at the ring's widest point
+      const cosMin = Math.cos(Math.min(89.999, Math.max(Math.abs(c0.decMin), Math.abs(c0.decMax), Math.abs(dec))) * d2r);
+      const sinReach = Math.sin(Math.min(90, reach) * d2r);
+      const dra = 360 / n;
+      if (sinReach >= cosMin || reach >= 90) {
+        for (let j = 0; j < n; j++) consider(this.cores[start + j] as TractCore);
+        continue;
+      }
+      const half = Math.asin(sinReach / cosMin) / d2r;
+      const k = Math.ceil(half / dra) + 1;
+      const j0 = Math.round(wrap360(ra - this.config.raStartDeg) / dra);
+      if (2 * k + 1 >= n) {
+        for (let j = 0; j < n; j++) consider(this.cores[start + j] as TractCore);
+      } else {
+        for (let dj = -k; dj <= k; dj++) consider(this.cores[start + ((((j0 + dj) % n) + n) % n)] as TractCore);
+      }
     }
-    consider(this.tracts[this.tracts.length - 1] as TractGeom);
+    consider(this.cores[this.cores.length - 1] as TractCore);
     return out;
   }
 
@@ -259,7 +326,7 @@ export class RingsSkyMap {
   tractsFor(ra: number, dec: number): number[] {
     const primary = this.tractFor(ra, dec);
     const out = [primary];
-    for (const t of this.candidateTracts(toVec(ra, dec), dec, 0)) {
+    for (const t of this.candidateTracts(toVec(ra, dec), ra, dec, 0)) {
       if (t.id === primary) continue;
       const [x, y] = t.wcs.skyToPixel(ra, dec);
       if (this.inBox(t, x, y)) out.push(t.id);
@@ -333,8 +400,8 @@ export class RingsSkyMap {
       if (poly.length < 3) continue;
       const centre = norm(poly.reduce<Vec3>((acc, v) => [acc[0] + v[0], acc[1] + v[1], acc[2] + v[2]], [0, 0, 0]));
       const radius = Math.max(...poly.map((v) => angleDeg(centre, v)));
-      const [, cdec] = toRaDec(centre);
-      for (const t of this.candidateTracts(centre, cdec, radius)) {
+      const [cra, cdec] = toRaDec(centre);
+      for (const t of this.candidateTracts(centre, cra, cdec, radius)) {
         const quad = row.cornerRa.map((ra, i) => t.wcs.skyToPixel(ra, row.cornerDec[i] as number));
         if (quad.some(([x, y]) => !Number.isFinite(x) || !Number.isFinite(y))) continue;
         if (!polygonIntersectsBox(quad, -0.5, -0.5, t.width - 0.5, t.height - 0.5)) continue;

@@ -86,15 +86,15 @@ function lanczos3(x: number): number {
   return (3 * Math.sin(px) * Math.sin(px / 3)) / (px * px);
 }
 
-/** Lanczos-3 taps for a shift f ∈ [-0.5, 0.5]: value(i) = Σ_k taps[k]·src(i + k − 2), k = 0..5. */
+/** Lanczos-3 taps for a shift f ∈ [-0.5, 0.5]: value(i) = Σ_k taps[k]·src(i + k − 3), k = 0..6 (renormalised to sum 1). */
 function lanczosTaps(f: number): Float64Array {
-  const t = new Float64Array(6);
+  const t = new Float64Array(7);
   let s = 0;
-  for (let k = 0; k < 6; k++) {
-    t[k] = lanczos3(k - 2 - f);
+  for (let k = 0; k < 7; k++) {
+    t[k] = lanczos3(k - 3 - f);
     s += t[k]!;
   }
-  for (let k = 0; k < 6; k++) t[k] = t[k]! / s;
+  for (let k = 0; k < 7; k++) t[k] = t[k]! / s;
   return t;
 }
 
@@ -131,8 +131,8 @@ function cutStampAtPixel(
   const margin = resample === 'sinc' ? 3 : 0;
   if (x0 + size + margin <= 0 || y0 + size + margin <= 0 || x0 - margin >= w || y0 - margin >= h) return undefined;
   const n = size * size;
-  let data = new Float32Array(n);
-  let mask = new Int32Array(n);
+  let data: Float32Array = new Float32Array(n);
+  let mask: Int32Array = new Int32Array(n);
   let variance: Float32Array | undefined = image.variance !== undefined ? new Float32Array(n) : undefined;
   let stampWcs: TanSipWcs;
   let centerX = x - x0;
@@ -157,9 +157,9 @@ function cutStampAtPixel(
       for (let j = 0; j < big; j++) {
         for (let i = 0; i < size; i++) {
           let s = 0;
-          for (let k = 0; k < 6; k++) {
+          for (let k = 0; k < 7; k++) {
             const t = squared ? tx[k]! * tx[k]! : tx[k]!;
-            s += t * plane[j * big + i + margin + k - 2]!;
+            s += t * plane[j * big + i + margin + k - 3]!;
           }
           tmp[j * size + i] = s;
         }
@@ -168,9 +168,9 @@ function cutStampAtPixel(
       for (let j = 0; j < size; j++) {
         for (let i = 0; i < size; i++) {
           let s = 0;
-          for (let k = 0; k < 6; k++) {
+          for (let k = 0; k < 7; k++) {
             const t = squared ? ty[k]! * ty[k]! : ty[k]!;
-            s += t * tmp[(j + margin + k - 2) * size + i]!;
+            s += t * tmp[(j + margin + k - 3) * size + i]!;
           }
           out[j * size + i] = s;
         }
@@ -190,7 +190,7 @@ function cutStampAtPixel(
     for (let j = 0; j < size; j++) {
       for (let i = 0; i < size; i++) {
         let m = 0;
-        for (let dy = -2; dy <= 3; dy++) for (let dx = -2; dx <= 3; dx++) m |= bm[(j + margin + dy) * big + i + margin + dx]!;
+        for (let dy = -3; dy <= 3; dy++) for (let dx = -3; dx <= 3; dx++) m |= bm[(j + margin + dy) * big + i + margin + dx]!;
         mask[j * size + i] = m;
       }
     }

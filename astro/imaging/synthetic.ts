@@ -44,10 +44,14 @@ export interface SyntheticImageOptions {
   starMagRange?: readonly [number, number];
   nGalaxies?: number;
   galaxyMagRange?: readonly [number, number];
+  /** Use these stars (pixel positions, fluxes) instead of random ones. */
+  starList?: readonly SyntheticStar[];
+  /** Use these galaxies instead of random ones. */
+  galaxyList?: readonly SyntheticGalaxy[];
   /** Put a large faint Sérsic galaxy in the image. @default true */
   withLsbGalaxy?: boolean;
   /** LSB galaxy shape and place (pixels); defaults: n=1, r_e = 0.15·min(w,h), centred, q=0.8. */
-  lsbGalaxy?: Partial<SersicShape> & { x?: number; y?: number; centralSigma?: number };
+  lsbGalaxy?: Partial<SersicShape> & { x?: number; y?: number; centralSigma?: number; flux?: number };
   /** Saturation level (ADU): brighter pixels are clipped and flagged SAT. @default 60000 */
   saturation?: number;
   /** Number of bad columns. @default 1 */
@@ -109,7 +113,11 @@ export function makeSyntheticImage(opts: SyntheticImageOptions = {}): SyntheticI
   const clip = { x0: 0, y0: 0, x1: w, y1: h };
 
   const stars: SyntheticStar[] = [];
-  const nStars = opts.nStars ?? Math.round((w * h) / 4000);
+  const nStars = opts.starList !== undefined ? 0 : (opts.nStars ?? Math.round((w * h) / 4000));
+  for (const s of opts.starList ?? []) {
+    stars.push({ ...s });
+    addStamp(model, w, h, renderPsf(psf, s.x, s.y, s.flux, clip));
+  }
   const [sm0, sm1] = opts.starMagRange ?? [16, 23];
   for (let i = 0; i < nStars; i++) {
     // Number counts rising towards faint magnitudes (log N ∝ 0.3 m).
@@ -122,7 +130,12 @@ export function makeSyntheticImage(opts: SyntheticImageOptions = {}): SyntheticI
     addStamp(model, w, h, renderPsf(psf, s.x, s.y, s.flux, clip));
   }
   const galaxies: SyntheticGalaxy[] = [];
-  const nGal = opts.nGalaxies ?? Math.round((w * h) / 8000);
+  const nGal = opts.galaxyList !== undefined ? 0 : (opts.nGalaxies ?? Math.round((w * h) / 8000));
+  for (const g of opts.galaxyList ?? []) {
+    galaxies.push({ ...g });
+    const st = renderSersic(g, g.x, g.y, g.flux, undefined, 0.99, 200);
+    addStamp(model, w, h, convolveStampGaussian(st, psf.fwhm, clip));
+  }
   const [gm0, gm1] = opts.galaxyMagRange ?? [18, 24];
   for (let i = 0; i < nGal; i++) {
     const mag = rng.range(gm0, gm1);
@@ -148,7 +161,7 @@ export function makeSyntheticImage(opts: SyntheticImageOptions = {}): SyntheticI
     const shape: SersicShape = { n: l.n ?? 1, rEffPx: l.rEffPx ?? 0.15 * Math.min(w, h), axisRatio: l.axisRatio ?? 0.8, thetaDeg: l.thetaDeg ?? 30 };
     // Central surface brightness as a fraction of the pixel noise: I0 = Ie·e^{b}.
     const central = (l.centralSigma ?? 0.3) * skyNoise;
-    const flux = central / (Math.exp(sersicB(shape.n)) * sersicIe(1, shape));
+    const flux = l.flux ?? central / (Math.exp(sersicB(shape.n)) * sersicIe(1, shape));
     const x = l.x ?? (w - 1) / 2;
     const y = l.y ?? (h - 1) / 2;
     lsbGalaxy = { ...shape, x, y, flux, mag: zp - 2.5 * Math.log10(flux) };

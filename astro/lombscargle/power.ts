@@ -10,6 +10,13 @@ import type { Normalization } from './types.js';
 const RANK_ONE_THRESHOLD = 1e-12;
 
 /**
+ * Below this trace (weighted variance of the cosine plus that of the sine, with
+ * weights summing to 1) both columns are constant up to rounding, e.g. at f = 0
+ * or when all times are equal.
+ */
+const RANK_ZERO_TRACE = 1e-14;
+
+/**
  * Weighted least-squares power of one sinusoid (tau-free generalized Lomb-Scargle):
  * the squared norm of the projection of y on span{cos, sin}, from the weighted
  * sums with weights normalized to 1.
@@ -22,8 +29,9 @@ export function projectedPower(cc: number, ss: number, cs: number, yc: number, y
     const p = (ss * yc * yc + cc * ys * ys - 2 * cs * yc * ys) / det;
     return p > 0 ? p : 0;
   }
-  // rank one (or zero): the projection on the one column direction left
-  return tr > 1e-300 ? (yc * yc + ys * ys) / tr : 0;
+  // rank one: the projection on the one column direction left; rank zero (both
+  // columns constant to rounding, weights summing to 1): nothing to fit
+  return tr > RANK_ZERO_TRACE ? (yc * yc + ys * ys) / tr : 0;
 }
 
 /**

@@ -21,7 +21,7 @@ export interface PreparedLightCurve {
   w: Float64Array;
   /** w * y', y' = y minus its weighted mean when centred, else y. */
   wy: Float64Array;
-  /** sum(w * y'^2): the weighted variance of y' (the 'standard' denominator). */
+  /** sum(w * y'^2): the weighted variance of y' (the 'standard' denominator); exactly 0 for a constant y. */
   yy: number;
   /** sum(1/dy^2) of the kept rows (N without dy): the 'psd' scale. */
   sumInvVar: number;
@@ -121,11 +121,23 @@ export function prepareLightCurve(lc: LightCurve, opts: PrepareOptions = {}): Pr
   if (opts.center === false) mean = 0;
   const wy = new Float64Array(n);
   let yy = 0;
+  let maxAbsY = 0;
+  let allEqual = true;
   for (let i = 0; i < n; i++) {
-    const yc = (y[i] as number) - mean;
+    const yi = y[i] as number;
+    if (yi !== y[0]) allEqual = false;
+    maxAbsY = Math.max(maxAbsY, Math.abs(yi));
+    const yc = yi - mean;
     const wyi = (w[i] as number) * yc;
     wy[i] = wyi;
     yy += wyi * yc;
+  }
+  // A constant y leaves only the rounding of its mean: call it exactly constant
+  // so every normalization gives 0 instead of amplified noise (or 0/0).
+  const roundingScale = 4 * n * Number.EPSILON * maxAbsY;
+  if (allEqual || yy <= roundingScale * roundingScale) {
+    yy = 0;
+    wy.fill(0);
   }
   return { t, y, dy, w, wy, yy, sumInvVar, n, nDropped, tMin, tMax };
 }

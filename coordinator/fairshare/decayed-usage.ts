@@ -20,9 +20,8 @@ interface Folded {
   at: number;
 }
 
-interface TenantEntry extends Folded {
-  readonly group: string;
-  readonly user: string;
+interface GroupEntry extends Folded {
+  readonly users: Map<string, Folded>;
 }
 
 /**
@@ -48,10 +47,11 @@ export class DecayedUsage {
   readonly options: CompiledFairShareOptions;
   /** ln 2 / halfLife, so that 2^(-dt/h) = exp(-dt * decayPerMs). */
   private readonly decayPerMs: number;
-  private readonly tenantsByKey = new Map<string, TenantEntry>();
-  private readonly groups = new Map<string, Folded>();
-  private total: Folded = { value: 0, at: 0 };
+  /** group -> its aggregate and its users' values (nested maps: no key string built per add) */
+  private readonly groups = new Map<string, GroupEntry>();
+  private readonly total: Folded = { value: 0, at: 0 };
   private records = 0;
+  private tenants = 0;
 
   constructor(opts: FairShareOptions = {}) {
     this.options = compileFairShareOptions(opts);
@@ -60,32 +60,44 @@ export class DecayedUsage {
 
   /** Usage = coreSeconds + gpuWeight * gpuSeconds of one record, after validation. */
   charge(rec: UsageRecord): number {
-    const tenant = `${rec.group}.${rec.user}`;
-    checkNonNegative('coreSeconds', rec.coreSeconds, tenant);
-    checkNonNegative('gpuSeconds', rec.gpuSeconds, tenant);
-    if (typeof rec.at !== 'number' || !Number.isFinite(rec.at)) {
-      throw new InvalidUsageRecordError('at', rec.at, tenant, 'must be a finite ms epoch');
+    const { coreSeconds, gpuSeconds, at } = rec;
+    // one cheap test on the hot path; the precise complaint is worked out only on failure
+    if (
+      !(
+        typeof coreSeconds === 'number' &&
+        typeof gpuSeconds === 'number' &&
+        coreSeconds >= 0 &&
+        gpuSeconds >= 0 &&
+        coreSeconds < Infinity &&
+        gpuSeconds < Infinity &&
+        Number.isFinite(at)
+      )
+    ) {
+      const tenant = `${String(rec.group)}.${String(rec.user)}`;
+      checkNonNegative('coreSeconds', coreSeconds, tenant);
+      checkNonNegative('gpuSeconds', gpuSeconds, tenant);
+      throw new InvalidUsageRecordError('at', at, tenant, 'must be a finite ms epoch');
     }
-    return rec.coreSeconds + this.options.gpuWeight * rec.gpuSeconds;
+    return coreSeconds + this.options.gpuWeight * gpuSeconds;
   }
 
   /** Charges one record. O(1). */
   add(rec: UsageRecord): void {
     const amount = this.charge(rec);
-    const key = `${rec.group}.${rec.user}`;
-    let tenant = this.tenantsByKey.get(key);
-    if (tenant === undefined) {
-      checkGroupName(rec.group);
-      checkUserName(rec.user);
-      tenant = { group: rec.group, user: rec.user, value: 0, at: rec.at };
-      this.tenantsByKey.set(key, tenant);
-    }
-    this.fold(tenant, amount, rec.at);
     let group = this.groups.get(rec.group);
     if (group === undefined) {
-      group = { value: 0, at: rec.at };
+      checkGroupName(rec.group);
+      group = { value: 0, at: rec.at, users: new Map() };
       this.groups.set(rec.group, group);
     }
+    let tenant = group.users.get(rec.user);
+    if (tenant === undefined) {
+      checkUserName(rec.user);
+      tenant = { value: 0, at: rec.at };
+      group.users.set(rec.user, tenant);
+      this.tenants++;
+    }
+    this.fold(tenant, amount, rec.at);
     this.fold(group, amount, rec.at);
     if (this.records === 0) this.total.at = rec.at;
     this.fold(this.total, amount, rec.at);
@@ -94,7 +106,7 @@ export class DecayedUsage {
 
   /** Decayed usage of tenant (group, user) at `atMs` (default: the injected clock). 0 if never charged. */
   value(group: string, user: string, atMs: number = this.options.now()): number {
-    const tenant = this.tenantsByKey.get(`${group}.${user}`);
+    const tenant = this.groups.get(group)?.users.get(user);
     return tenant === undefined ? 0 : this.valueAt(tenant, atMs);
   }
 
@@ -112,7 +124,9 @@ export class DecayedUsage {
   /** Decayed usage of every tenant ever charged, keyed by `tenantKey(group, user)`. */
   snapshot(atMs: number = this.options.now()): Map<string, number> {
     const out = new Map<string, number>();
-    for (const [key, tenant] of this.tenantsByKey) out.set(key, this.valueAt(tenant, atMs));
+    for (const [groupName, group] of this.groups) {
+      for (const [userName, tenant] of group.users) out.set(`${groupName}.${userName}`, this.valueAt(tenant, atMs));
+    }
     return out;
   }
 
@@ -126,7 +140,7 @@ export class DecayedUsage {
 
   /** Number of distinct tenants charged so far. */
   get tenantCount(): number {
-    return this.tenantsByKey.size;
+    return this.tenants;
   }
 
   /** Number of records added so far. */

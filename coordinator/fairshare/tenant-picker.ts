@@ -109,24 +109,30 @@ export class TenantPicker {
 
   /** Replaces the ranking (e.g. after a recompute) and keeps every backlog count. O(tenants + backlog entries). */
   update(ranking: readonly TenantRank[]): void {
-    const sorted = ranking.map((r, i) => ({ tenant: r.tenant, rank: r.rank, i }));
-    // stable: equal ranks keep the array's order
-    sorted.sort((a, b) => a.rank - b.rank || a.i - b.i);
-    const seen = new Set<string>();
+    let inOrder = true;
+    for (let i = 1; i < ranking.length && inOrder; i++) inOrder = (ranking[i]?.rank ?? 0) >= (ranking[i - 1]?.rank ?? 0);
+    // fairTreeRanking's output is already in order; otherwise sort stably, equal ranks keeping the array's order
+    const sorted = inOrder ? ranking : [...ranking].sort((a, b) => a.rank - b.rank);
     this.ranked = [];
+    this.positionOf.clear();
     for (const { tenant } of sorted) {
-      if (seen.has(tenant)) continue; // first occurrence wins
-      seen.add(tenant);
+      if (this.positionOf.has(tenant)) continue; // first occurrence wins
+      this.positionOf.set(tenant, this.ranked.length);
       this.ranked.push(tenant);
     }
-    this.rebuild();
+    this.rebuild(true);
   }
 
-  /** Lays out positions: the ranked tenants, then unranked tenants with backlog in backlog-arrival order. */
-  private rebuild(): void {
-    this.order = [...this.ranked];
-    this.positionOf.clear();
-    for (let p = 0; p < this.order.length; p++) this.positionOf.set(this.order[p] as string, p);
+  /**
+   * Lays out positions: the ranked tenants, then unranked tenants with backlog in
+   * backlog-arrival order. `rankedPositionsSet` says positionOf already holds exactly the ranked tenants.
+   */
+  private rebuild(rankedPositionsSet: boolean): void {
+    this.order = this.ranked.slice();
+    if (!rankedPositionsSet) {
+      this.positionOf.clear();
+      for (let p = 0; p < this.ranked.length; p++) this.positionOf.set(this.ranked[p] as string, p);
+    }
     this.rankedCount = this.order.length;
     this.holes = 0;
     for (const set of this.byCapability.values()) set.clear();
@@ -160,7 +166,7 @@ export class TenantPicker {
           this.positionOf.delete(tenant);
           this.held.delete(pos);
           this.holes++;
-          if (this.holes > 1024 && this.holes > this.order.length - this.holes) this.rebuild();
+          if (this.holes > 1024 && this.holes > this.order.length - this.holes) this.rebuild(false);
         }
       }
       return;

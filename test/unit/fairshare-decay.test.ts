@@ -142,15 +142,17 @@ describe('DecayedUsage', () => {
   it('stays finite and exact over a ledger spanning far more than 1024 half-lives', () => {
     const halfLifeMs = HOUR;
     const usage = new DecayedUsage({ halfLifeMs });
-    const spanHours = 200 * 365 * 24; // 200 years of hourly records
+    const spanDays = 100 * 365; // 100 years of daily records = 876,000 half-lives
     // the naive "usage * 2^(t/h)" accumulator would overflow a double here
-    expect(Math.pow(2, spanHours)).toBe(Infinity);
-    for (let h = 0; h <= spanHours; h++) usage.add(rec('g', 'u', 100, h * HOUR));
-    const end = spanHours * HOUR;
-    // geometric series: 100 * sum_{k>=0} 2^-k -> 200 (the finite tail is below 1e-300)
-    expect(usage.value('g', 'u', end)).toBeCloseTo(200, 9);
+    expect(Math.pow(2, (spanDays * DAY_MS) / halfLifeMs)).toBe(Infinity);
+    for (let d = 0; d <= spanDays; d++) usage.add(rec('g', 'u', 100, d * DAY_MS));
+    const end = spanDays * DAY_MS;
+    // geometric series with ratio 2^-24 (one day = 24 half-lives): 100 / (1 - 2^-24)
+    expect(usage.value('g', 'u', end)).toBeCloseTo(100 / (1 - 2 ** -24), 9);
     // one hour later everything halved
-    expect(usage.value('g', 'u', end + HOUR)).toBeCloseTo(100, 9);
+    expect(usage.value('g', 'u', end + HOUR)).toBeCloseTo(50 / (1 - 2 ** -24), 9);
+    // 2000 half-lives later the value underflows cleanly to 0 (no NaN, no Infinity)
+    expect(usage.value('g', 'u', end + 2000 * HOUR)).toBe(0);
   });
 
   it('rejects records that cannot be charged, naming the tenant and field', () => {
@@ -159,6 +161,8 @@ describe('DecayedUsage', () => {
     expect(() => usage.add(rec('g', 'u', 1, 0, Number.NaN))).toThrow(/gpuSeconds/);
     expect(() => usage.add(rec('g', 'u', 1, Number.POSITIVE_INFINITY))).toThrow(/'g\.u'.*'at'/);
     expect(() => usage.add(rec('g.x', 'u', 1, 0))).toThrow(InvalidTenantNameError);
+    // a payload decoded from JSON may carry strings: never concatenate them into a charge
+    expect(() => usage.add({ ...rec('g', 'u', 1, 0), coreSeconds: '5' as unknown as number })).toThrow(/coreSeconds/);
     expect(usage.recordCount).toBe(0);
   });
 });

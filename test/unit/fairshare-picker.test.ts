@@ -138,15 +138,16 @@ describe('TenantPicker', () => {
       // reference state
       // tenant -> capability -> count; a tenant is (re)inserted when its backlog becomes non-empty
       const backlog = new Map<string, Map<string, number>>();
-      const bruteOrder = (): string[] => {
-        const sorted = ranking.map((r, i) => ({ r, i })).sort((a, b) => a.r.rank - b.r.rank || a.i - b.i).map((x) => x.r.tenant);
-        const inRanking = new Set(sorted);
+      const sortRanking = (): string[] =>
+        ranking.map((r, i) => ({ r, i })).sort((a, b) => a.r.rank - b.r.rank || a.i - b.i).map((x) => x.r.tenant);
+      let sortedRanking = sortRanking();
+      let inRanking = new Set(sortedRanking);
+      const bruteOrder = (): string[] =>
         // unranked tenants come last, in the order their backlog became non-empty
-        return [...sorted, ...[...backlog.keys()].filter((t) => !inRanking.has(t))];
-      };
+        [...sortedRanking, ...[...backlog.keys()].filter((t) => !inRanking.has(t))];
       const held = new Set<string>();
-      const brutePick = (caps: string[], exclude: Set<string>): string | undefined =>
-        bruteOrder().find((t) => !exclude.has(t) && !held.has(t) && caps.some((c) => (backlog.get(t)?.get(c) ?? 0) > 0));
+      const brutePick = (caps: string[], exclude: Set<string>, orderNow = bruteOrder()): string | undefined =>
+        orderNow.find((t) => !exclude.has(t) && !held.has(t) && caps.some((c) => (backlog.get(t)?.get(c) ?? 0) > 0));
 
       for (let step = 0; step < 400; step++) {
         const action = rand();
@@ -172,18 +173,21 @@ describe('TenantPicker', () => {
         } else if (action < 0.97) {
           const caps = capabilities.filter(() => rand() < 0.4);
           const exclude = new Set(universe.filter(() => rand() < 0.1));
-          const expected = brutePick(caps, exclude);
+          const orderNow = bruteOrder();
+          const expected = brutePick(caps, exclude, orderNow);
           expect(picker.pick(caps, exclude)).toBe(expected);
-          const unexcluded = brutePick(caps, new Set());
+          const unexcluded = brutePick(caps, new Set(), orderNow);
           expect(picker.pick(caps)).toBe(unexcluded);
           if (expected === undefined) outcomes.none++;
-          else if (ranking.some((r) => r.tenant === expected)) outcomes.ranked++;
+          else if (inRanking.has(expected)) outcomes.ranked++;
           else outcomes.unranked++;
           if (expected !== unexcluded) outcomes.excludedBest++;
-          const ignoringHeld = bruteOrder().find((t) => caps.some((c) => (backlog.get(t)?.get(c) ?? 0) > 0));
+          const ignoringHeld = orderNow.find((t) => caps.some((c) => (backlog.get(t)?.get(c) ?? 0) > 0));
           if (ignoringHeld !== undefined && held.has(ignoringHeld)) outcomes.heldBest++;
         } else {
           ranking = makeRanking();
+          sortedRanking = sortRanking();
+          inRanking = new Set(sortedRanking);
           picker.update(ranking);
         }
       }

@@ -15,6 +15,7 @@ interface NoopParams {
 export const noopExecutor: Executor = {
   kind: 'noop',
   inProcess: true,
+  needsDirs: false,
   async map(ctx: ExecContext): Promise<ExecResult> {
     const p = (ctx.spec.params ?? {}) as NoopParams;
     if (p.fail_indexes?.includes(ctx.task.index)) {

@@ -17,9 +17,11 @@ let cached: string | undefined;
 /** Why healpy cannot be used, or '' when it can. */
 export function healpyUnavailableReason(): string {
   if (cached !== undefined) return cached;
-  const r = spawnSync(PYTHON, [SCRIPT, 'ping', tmpdir()], { encoding: 'utf8' });
+  // Cheap check (no numpy/healpy import): a broken install still fails loudly in run().
+  const probe = "import importlib.util as u, sys; sys.exit(0 if u.find_spec('healpy') and u.find_spec('numpy') else 3)";
+  const r = spawnSync(PYTHON, ['-c', probe], { encoding: 'utf8' });
   if (r.error) cached = `${PYTHON} not runnable (${r.error.message})`;
-  else if (r.status !== 0) cached = `healpy/numpy not importable by ${PYTHON}: ${r.stderr.trim().split('\n').pop() ?? ''}`;
+  else if (r.status !== 0) cached = `healpy/numpy not installed for ${PYTHON}`;
   else cached = '';
   if (cached !== '') console.warn(`[healpix tests] skipping healpy comparisons: ${cached}`);
   return cached;
@@ -43,7 +45,7 @@ export class RefDir {
     const b = readFileSync(join(this.path, name));
     return new BigInt64Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
   }
-  /** Runs one healpix_ref.py command; throws with python's stderr on failure. */
+  /** Runs healpix_ref.py commands (comma-separated, one interpreter); throws with python's stderr on failure. */
   run(command: string): void {
     const r = spawnSync(PYTHON, [SCRIPT, command, this.path], { encoding: 'utf8', maxBuffer: 1 << 24 });
     if (r.status !== 0) throw new Error(`healpix_ref.py ${command} failed (${String(r.status)}): ${r.stderr}`);

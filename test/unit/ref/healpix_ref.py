@@ -1,6 +1,6 @@
 """Reference values from healpy for test/unit/healpix-*.test.ts.
 
-Usage: /usr/bin/python3 healpix_ref.py COMMAND DIR
+Usage: /usr/bin/python3 healpix_ref.py COMMAND[,COMMAND...] DIR
 Inputs and outputs are raw little-endian float64 / int64 files inside DIR;
 the command names which files it reads and writes (see each function).
 """
@@ -48,23 +48,29 @@ def wr(d, name, arr, dtype=np.float64):
 
 
 def cmd_ang2pix(d):
-    """ra.f64, dec.f64 -> pix_<order>.i64 for orders 0, 3, 10, 18, 24, 29."""
+    """ra.f64, dec.f64 (+ corner_req.f64 = (order, pix, step) triples, optional)
+    -> corner_ra.f64, corner_dec.f64: the healpy.boundaries points of the requested pixels;
+       pix_<order>.i64 for orders 0, 3, 10, 18, 24, 29 over ra/dec followed by the corners;
+       glibc_cos.f64, glibc_sin.f64: C-library cos/sin of theta = pi/2 - radians(dec) for the
+       same points, i.e. exactly what healpix_cxx computed."""
     ra, dec = rd(d, 'ra.f64'), rd(d, 'dec.f64')
+    if os.path.exists(os.path.join(d, 'corner_req.f64')):
+        req = rd(d, 'corner_req.f64').reshape(-1, 3)
+        ras, decs = [], []
+        for order, pix, step in req:
+            v = hp.boundaries(2 ** int(order), int(pix), step=int(step), nest=True)
+            lon, lat = hp.vec2ang(v.T, lonlat=True)
+            ras.append(lon)
+            decs.append(lat)
+        cra, cdec = np.concatenate(ras), np.concatenate(decs)
+        wr(d, 'corner_ra.f64', cra)
+        wr(d, 'corner_dec.f64', cdec)
+        ra, dec = np.concatenate([ra, cra]), np.concatenate([dec, cdec])
     for order in (0, 3, 10, 18, 24, 29):
         wr(d, 'pix_%d.i64' % order, hp.ang2pix(2 ** order, ra, dec, nest=True, lonlat=True), np.int64)
-
-
-def cmd_corners(d):
-    """corner_req.f64 = (order, pix, step) triples -> corner_ra.f64, corner_dec.f64 (healpy boundaries)."""
-    req = rd(d, 'corner_req.f64').reshape(-1, 3)
-    ras, decs = [], []
-    for order, pix, step in req:
-        v = hp.boundaries(2 ** int(order), int(pix), step=int(step), nest=True)
-        lon, lat = hp.vec2ang(v.T, lonlat=True)
-        ras.append(lon)
-        decs.append(lat)
-    wr(d, 'corner_ra.f64', np.concatenate(ras))
-    wr(d, 'corner_dec.f64', np.concatenate(decs))
+    theta = np.pi / 2.0 - np.radians(dec)
+    wr(d, 'glibc_cos.f64', np.array([math.cos(x) for x in theta]))
+    wr(d, 'glibc_sin.f64', np.array([math.sin(x) for x in theta]))
 
 
 def cmd_pix2ang(d):
@@ -130,4 +136,5 @@ def cmd_libm(d):
 COMMANDS = {name[4:]: fn for name, fn in globals().items() if name.startswith('cmd_')}
 
 if __name__ == '__main__':
-    COMMANDS[sys.argv[1]](sys.argv[2])
+    for command in sys.argv[1].split(','):  # several commands share one interpreter start
+        COMMANDS[command](sys.argv[2])
