@@ -95,11 +95,11 @@ function main(): void {
   const right = { ra: data.rra, dec: data.rdec };
   emit({ event: 'setup', nLeft, nRight, radiusArcsec: radius, node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model });
 
-  // ours: index build + match, repeated (first run includes JIT warm-up)
+  // warm-up (JIT), then ours and astropy alternate so both see the same machine load
   const ours: number[] = [];
   const builds: number[] = [];
   let result = crossmatch(left, right, { radiusArcsec: radius });
-  for (let k = 0; k < repeat; k++) {
+  const runOurs = (k: number): void => {
     const t0 = performance.now();
     const index = SkyIndex.build(right);
     const t1 = performance.now();
@@ -108,58 +108,58 @@ function main(): void {
     ours.push((t2 - t0) / 1000);
     builds.push((t1 - t0) / 1000);
     emit({ event: 'ours', run: k, seconds: (t2 - t0) / 1000, buildSeconds: (t1 - t0) / 1000, pairs: result.left.length });
-  }
+  };
 
-  // astropy in the same run
   const script = resolve(process.cwd(), 'test/unit/ref/crossmatch_astropy.py');
-  let astropy: number[] = [];
+  const astropy: number[] = [];
   let identical: boolean | null = null;
   let mismatches = 0;
   let maxSepDiff = 0;
-  if (!existsSync(python) || !existsSync(script)) {
-    emit({ event: 'astropy-skipped', reason: `${python} or ${script} missing` });
-  } else {
-    const dir = mkdtempSync(join(tmpdir(), 'xm-bench-'));
-    try {
-      const write = (name: string, a: Float64Array) => writeFileSync(join(dir, name), Buffer.from(a.buffer, a.byteOffset, a.byteLength));
-      write('left_ra.f64', data.lra);
-      write('left_dec.f64', data.ldec);
-      write('right_ra.f64', data.rra);
-      write('right_dec.f64', data.rdec);
-      const env = { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
-      for (let k = 0; k < repeat; k++) {
-        const run = spawnSync(python, [script, dir], { encoding: 'utf8', env, timeout: 600_000 });
-        if (run.status !== 0) {
-          emit({ event: 'astropy-failed', stderr: run.stderr.slice(-2000) });
-          astropy = [];
-          break;
-        }
-        const timing = JSON.parse(readFileSync(join(dir, 'timing.json'), 'utf8')) as { seconds: number; astropy: string };
-        astropy.push(timing.seconds);
-        emit({ event: 'astropy', run: k, seconds: timing.seconds, version: timing.astropy });
+  const haveAstropy = existsSync(python) && existsSync(script);
+  if (!haveAstropy) emit({ event: 'astropy-skipped', reason: `${python} or ${script} missing` });
+  const dir = mkdtempSync(join(tmpdir(), 'xm-bench-'));
+  try {
+    const write = (name: string, a: Float64Array) => writeFileSync(join(dir, name), Buffer.from(a.buffer, a.byteOffset, a.byteLength));
+    write('left_ra.f64', data.lra);
+    write('left_dec.f64', data.ldec);
+    write('right_ra.f64', data.rra);
+    write('right_dec.f64', data.rdec);
+    const env = { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1', MKL_NUM_THREADS: '1' };
+    let astropyOk = haveAstropy;
+    for (let k = 0; k < repeat; k++) {
+      runOurs(k);
+      if (!astropyOk) continue;
+      const run = spawnSync(python, [script, dir], { encoding: 'utf8', env, timeout: 600_000 });
+      if (run.status !== 0) {
+        emit({ event: 'astropy-failed', stderr: run.stderr.slice(-2000) });
+        astropyOk = false;
+        continue;
       }
-      if (astropy.length > 0) {
-        const idxBuf = readFileSync(join(dir, 'idx.i64'));
-        const sepBuf = readFileSync(join(dir, 'sep.f64'));
-        const idx = new BigInt64Array(idxBuf.buffer, idxBuf.byteOffset, nLeft);
-        const sep = new Float64Array(sepBuf.buffer, sepBuf.byteOffset, nLeft);
-        const ourRight = new Int32Array(nLeft).fill(-1);
-        const ourSep = new Float64Array(nLeft);
-        for (let p = 0; p < result.left.length; p++) {
-          ourRight[result.left[p]!] = result.right[p]!;
-          ourSep[result.left[p]!] = result.sepArcsec[p]!;
-        }
-        for (let i = 0; i < nLeft; i++) {
-          const theirs = sep[i]! <= radius ? Number(idx[i]) : -1;
-          if (theirs !== ourRight[i]) mismatches++;
-          else if (theirs >= 0) maxSepDiff = Math.max(maxSepDiff, Math.abs(sep[i]! - ourSep[i]!));
-        }
-        identical = mismatches === 0;
-        emit({ event: 'compare', identical, mismatches, maxSepDiffArcsec: maxSepDiff });
-      }
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+      const timing = JSON.parse(readFileSync(join(dir, 'timing.json'), 'utf8')) as { seconds: number; astropy: string };
+      astropy.push(timing.seconds);
+      emit({ event: 'astropy', run: k, seconds: timing.seconds, version: timing.astropy });
     }
+    if (astropy.length > 0) {
+      const idxBuf = readFileSync(join(dir, 'idx.i64'));
+      const sepBuf = readFileSync(join(dir, 'sep.f64'));
+      const idx = new BigInt64Array(idxBuf.buffer, idxBuf.byteOffset, nLeft);
+      const sep = new Float64Array(sepBuf.buffer, sepBuf.byteOffset, nLeft);
+      const ourRight = new Int32Array(nLeft).fill(-1);
+      const ourSep = new Float64Array(nLeft);
+      for (let p = 0; p < result.left.length; p++) {
+        ourRight[result.left[p]!] = result.right[p]!;
+        ourSep[result.left[p]!] = result.sepArcsec[p]!;
+      }
+      for (let i = 0; i < nLeft; i++) {
+        const theirs = sep[i]! <= radius ? Number(idx[i]) : -1;
+        if (theirs !== ourRight[i]) mismatches++;
+        else if (theirs >= 0) maxSepDiff = Math.max(maxSepDiff, Math.abs(sep[i]! - ourSep[i]!));
+      }
+      identical = mismatches === 0;
+      emit({ event: 'compare', identical, mismatches, maxSepDiffArcsec: maxSepDiff });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 
   const oursBest = Math.min(...ours);

@@ -12,7 +12,8 @@
  * Needs Debian's /usr/bin/python3 with healpy for the side-by-side numbers
  * (skipped with a message otherwise). Output: one JSON object per line, then a summary.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,28 +48,6 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)] as number;
 }
 
-/**
- * Per-call seconds of fn (best and median of `repeats` samples). Each sample runs fn
- * enough times to last >= 50 ms, after warm-up runs, so short calls are timed with
- * optimised code and without timer granularity.
- */
-function time(fn: () => void): { best: number; median: number } {
-  let inner = 1;
-  for (;;) {
-    const t0 = process.hrtime.bigint();
-    for (let k = 0; k < inner; k++) fn();
-    if (Number(process.hrtime.bigint() - t0) / 1e9 >= 0.05) break;
-    inner *= 2;
-  }
-  const t: number[] = [];
-  for (let i = 0; i < repeats; i++) {
-    const t0 = process.hrtime.bigint();
-    for (let k = 0; k < inner; k++) fn();
-    t.push(Number(process.hrtime.bigint() - t0) / 1e9 / inner);
-  }
-  return { best: Math.min(...t), median: median(t) };
-}
-
 function emit(obj: Record<string, unknown>): void {
   console.log(JSON.stringify({ bench: 'healpix', ...obj }));
 }
@@ -81,7 +60,7 @@ for (let i = 0; i < points; i++) {
   dec[i] = (Math.asin(2 * r() - 1) * 180) / Math.PI;
 }
 
-const cones: [number, number, number, number][] = [
+const cones: [order: number, ra: number, dec: number, radiusDeg: number][] = [
   // order, ra, dec, radius deg
   [10, 120, 30, 0.05],
   [10, 200, -45, 1],
@@ -89,116 +68,185 @@ const cones: [number, number, number, number][] = [
   [8, 300, 5, 10],
 ];
 
-// ---- ours
-let out: Float64Array = new Float64Array(points);
-const tMany = time(() => {
-  out = ang2pixMany(order, ra, dec, { out });
-});
-const tScalar = time(() => {
-  for (let i = 0; i < points; i++) out[i] = ang2pix(order, ra[i] as number, dec[i] as number);
-});
-const npixOrder = 12 * 4 ** order;
-const tPix2ang = time(() => {
-  let s = 0;
-  for (let i = 0; i < points; i++) s += pix2ang(order, i % npixOrder).ra;
-  if (s < 0) throw new Error('unreachable');
-});
-const coneTimes = cones.map(([o, a, d, rad]) => {
-  let n = 0;
-  const t = time(() => {
-    n = rangesPixelCount(queryDiscRanges(o, a, d, rad));
-  });
-  const ti = time(() => {
-    queryDiscRanges(o, a, d, rad, { inclusive: true });
-  });
-  return { order: o, ra: a, dec: d, radius: rad, pixels: n, exclusive: t, inclusive: ti };
-});
-out = ang2pixMany(order, ra, dec, { out });
-
-// ---- healpy, same machine, same data
+// The reference runs as a child python process answering one timing sample per
+// request, so that samples of ours and of healpy alternate: on a shared, loaded
+// machine both sides then see the same conditions. We report the best (least
+// disturbed) and the median sample of each.
 const PY = String.raw`
-import sys, os, timeit, importlib.util, types
+import sys, os, timeit, json, importlib.util, types
 import numpy as np
 spec = importlib.util.find_spec('healpy')
 pkg = types.ModuleType('healpy'); pkg.__path__ = list(spec.submodule_search_locations); sys.modules['healpy'] = pkg
 import healpy.pixelfunc as hp
 from healpy._query_disc import query_disc
-import json
-d, order, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+d, order = sys.argv[1], int(sys.argv[2])
+cones = json.loads(sys.argv[3])
 ra = np.fromfile(os.path.join(d, 'ra.f64')); dec = np.fromfile(os.path.join(d, 'dec.f64'))
 ns = 2 ** order
-
-def per_call(fn):
-    """best and median per-call seconds; each sample lasts >= 50 ms (like the JS side)."""
-    number, _ = timeit.Timer(fn).autorange()
-    number = max(1, number // 4) if number > 4 else number
-    while True:
-        if timeit.timeit(fn, number=number) >= 0.05:
-            break
-        number *= 2
-    t = sorted(x / number for x in timeit.repeat(fn, number=number, repeat=repeats))
-    return [t[0], t[len(t) // 2]]
-
-f = lambda: hp.ang2pix(ns, ra, dec, nest=True, lonlat=True)
-f().astype(np.float64).tofile(os.path.join(d, 'pix.f64'))
-t = per_call(f)
 pix = np.arange(len(ra)) % (12 * ns * ns)
-tp = per_call(lambda: hp.pix2ang(ns, pix, nest=True, lonlat=True))
-cones = json.loads(sys.argv[4])
-ct = []
-for o, a, dd, r in cones:
+hp.ang2pix(ns, ra, dec, nest=True, lonlat=True).astype(np.float64).tofile(os.path.join(d, 'pix.f64'))
+jobs = {'ang2pix': lambda: hp.ang2pix(ns, ra, dec, nest=True, lonlat=True),
+        'pix2ang': lambda: hp.pix2ang(ns, pix, nest=True, lonlat=True)}
+for k, (o, a, dd, r) in enumerate(cones):
     v = hp.ang2vec(a, dd, lonlat=True)
-    te = per_call(lambda: query_disc(2 ** o, v, np.radians(r), nest=True))
-    ti = per_call(lambda: query_disc(2 ** o, v, np.radians(r), inclusive=True, nest=True))
-    ct.append(te + ti)
-print(json.dumps({'ang2pix': t, 'pix2ang': tp, 'cones': ct}))
+    jobs['cone%d' % k] = (lambda o=o, v=v, r=r: query_disc(2 ** o, v, np.radians(r), nest=True))
+    jobs['conei%d' % k] = (lambda o=o, v=v, r=r: query_disc(2 ** o, v, np.radians(r), inclusive=True, nest=True))
+inner = {}
+print('ready', flush=True)
+for line in sys.stdin:
+    name = line.strip()
+    fn = jobs[name]
+    if name not in inner:  # calibrate: one sample lasts >= 50 ms, as on the JS side
+        n = 1
+        while timeit.timeit(fn, number=n) < 0.05:
+            n *= 2
+        inner[name] = n
+    n = inner[name]
+    print(timeit.timeit(fn, number=n) / n, flush=True)
 `;
 
+class PythonRef {
+  private readonly lines: string[] = [];
+  private waiting: ((line: string) => void) | undefined;
+  private constructor(private readonly child: ChildProcessWithoutNullStreams) {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      const w = this.waiting;
+      this.waiting = undefined;
+      if (w) w(line);
+      else this.lines.push(line);
+    });
+  }
+  static async start(dir: string): Promise<PythonRef | undefined> {
+    const child = spawn(PYTHON, ['-c', PY, dir, String(order), JSON.stringify(cones)]);
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const ref = new PythonRef(child);
+    const first = await Promise.race([
+      ref.next(),
+      new Promise<string>((resolve) => child.on('close', () => resolve('closed'))),
+      new Promise<string>((resolve) => child.on('error', () => resolve('closed'))),
+    ]);
+    if (first !== 'ready') {
+      console.warn(`healpy side skipped: ${stderr.trim().split('\n').pop() ?? 'python failed'}`);
+      child.kill();
+      return undefined;
+    }
+    return ref;
+  }
+  private next(): Promise<string> {
+    const l = this.lines.shift();
+    if (l !== undefined) return Promise.resolve(l);
+    return new Promise((resolve) => (this.waiting = resolve));
+  }
+  async sample(job: string): Promise<number> {
+    this.child.stdin.write(`${job}\n`);
+    return Number(await this.next());
+  }
+  close(): void {
+    this.child.stdin.end();
+  }
+}
+
+interface Timing {
+  best: number;
+  median: number;
+}
+interface SideBySide {
+  ours: Timing;
+  healpy: Timing | undefined;
+}
+
+/** Calibrates fn so one sample lasts >= 50 ms; returns a per-call sampler. */
+function sampler(fn: () => void): () => number {
+  let inner = 1;
+  for (;;) {
+    const t0 = process.hrtime.bigint();
+    for (let k = 0; k < inner; k++) fn();
+    if (Number(process.hrtime.bigint() - t0) / 1e9 >= 0.05) break;
+    inner *= 2;
+  }
+  return () => {
+    const t0 = process.hrtime.bigint();
+    for (let k = 0; k < inner; k++) fn();
+    return Number(process.hrtime.bigint() - t0) / 1e9 / inner;
+  };
+}
+
+function summarise(xs: number[]): Timing {
+  return { best: Math.min(...xs), median: median(xs) };
+}
+
+async function sideBySide(fn: () => void, job: string | undefined, py: PythonRef | undefined): Promise<SideBySide> {
+  const sample = sampler(fn);
+  const ours: number[] = [];
+  const theirs: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    ours.push(sample());
+    if (py && job) theirs.push(await py.sample(job));
+  }
+  return { ours: summarise(ours), healpy: theirs.length > 0 ? summarise(theirs) : undefined };
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'healpix-bench-'));
-let py: { ang2pix: [number, number]; pix2ang: [number, number]; cones: [number, number, number, number][] } | undefined;
 try {
   writeFileSync(join(dir, 'ra.f64'), new Uint8Array(ra.buffer));
   writeFileSync(join(dir, 'dec.f64'), new Uint8Array(dec.buffer));
-  const res = spawnSync(PYTHON, ['-c', PY, dir, String(order), String(repeats), JSON.stringify(cones)], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 24,
-  });
-  if (res.status === 0) {
-    py = JSON.parse(res.stdout) as typeof py;
+  const py = await PythonRef.start(dir);
+
+  let out: Float64Array = new Float64Array(points);
+  out = ang2pixMany(order, ra, dec, { out });
+  if (py) {
     const ref = new Float64Array(readFileSync(join(dir, 'pix.f64')).buffer.slice(0));
     let diff = 0;
     for (let i = 0; i < points; i++) if (ref[i] !== out[i]) diff++;
     emit({ check: 'ang2pixMany-vs-healpy', order, points, mismatches: diff });
-  } else {
-    console.warn(`healpy side skipped: ${res.error?.message ?? res.stderr.trim().split('\n').pop() ?? ''}`);
+  }
+
+  const many = await sideBySide(() => {
+    out = ang2pixMany(order, ra, dec, { out });
+  }, 'ang2pix', py);
+  const scalar = await sideBySide(() => {
+    for (let i = 0; i < points; i++) out[i] = ang2pix(order, ra[i] as number, dec[i] as number);
+  }, undefined, undefined);
+  const npixOrder = 12 * 4 ** order;
+  const p2a = await sideBySide(() => {
+    let s = 0;
+    for (let i = 0; i < points; i++) s += pix2ang(order, i % npixOrder).ra;
+    if (s < 0) throw new Error('unreachable');
+  }, 'pix2ang', py);
+  const coneResults: { c: (typeof cones)[number]; pixels: number; excl: SideBySide; incl: SideBySide }[] = [];
+  for (const [k, c] of cones.entries()) {
+    const [o, a, d, rad] = c;
+    const pixels = rangesPixelCount(queryDiscRanges(o, a, d, rad));
+    const excl = await sideBySide(() => void queryDiscRanges(o, a, d, rad), `cone${String(k)}`, py);
+    const incl = await sideBySide(() => void queryDiscRanges(o, a, d, rad, { inclusive: true }), `conei${String(k)}`, py);
+    coneResults.push({ c, pixels, excl, incl });
+  }
+  py?.close();
+
+  const ratio = (x: SideBySide): number | undefined => (x.healpy ? x.healpy.best / x.ours.best : undefined);
+  const ms = (t: Timing | undefined): string => (t ? `${(t.best * 1e3).toFixed(3)} ms (median ${(t.median * 1e3).toFixed(3)})` : 'n/a');
+  emit({ what: 'machine', node: process.version, cpus: cpus().length, cpu_model: cpus()[0]?.model, loadavg_1m_end: loadavg()[0] });
+  emit({ what: 'ang2pixMany', order, points, ours_best_s: many.ours.best, ours_median_s: many.ours.median,
+    mpts_per_s: points / many.ours.best / 1e6, healpy_best_s: many.healpy?.best, healpy_median_s: many.healpy?.median,
+    ratio_healpy_over_ours_best: ratio(many) });
+  emit({ what: 'ang2pix-scalar-loop', order, points, ours_best_s: scalar.ours.best, ours_median_s: scalar.ours.median });
+  emit({ what: 'pix2ang-scalar-loop-vs-healpy-vectorised', order, points, ours_best_s: p2a.ours.best, ours_median_s: p2a.ours.median,
+    healpy_best_s: p2a.healpy?.best, healpy_median_s: p2a.healpy?.median, ratio_healpy_over_ours_best: ratio(p2a) });
+  for (const r of coneResults) {
+    emit({ what: 'queryDisc', order: r.c[0], ra: r.c[1], dec: r.c[2], radius_deg: r.c[3], pixels: r.pixels,
+      ours_exclusive_best_s: r.excl.ours.best, healpy_exclusive_best_s: r.excl.healpy?.best, ratio_exclusive_best: ratio(r.excl),
+      ours_inclusive_best_s: r.incl.ours.best, healpy_inclusive_best_s: r.incl.healpy?.best, ratio_inclusive_best: ratio(r.incl) });
+  }
+
+  console.log(`\n--- summary: best (median) of ${String(repeats)} alternating samples; healpy/ours > 1 means ours is faster; 1-min load average ${(loadavg()[0] ?? 0).toFixed(1)} ---`);
+  console.log(`ang2pixMany order ${String(order)}, ${String(points)} pts: ours ${ms(many.ours)}, healpy ${ms(many.healpy)}, healpy/ours ${ratio(many)?.toFixed(2) ?? 'n/a'}`);
+  console.log(`ang2pix scalar loop: ${ms(scalar.ours)}`);
+  console.log(`pix2ang scalar loop: ${ms(p2a.ours)}; healpy vectorised pix2ang ${ms(p2a.healpy)}, healpy/ours ${ratio(p2a)?.toFixed(2) ?? 'n/a'}`);
+  for (const r of coneResults) {
+    console.log(`queryDisc order ${String(r.c[0])} r=${String(r.c[3])} deg (${String(r.pixels)} px): exclusive ours ${ms(r.excl.ours)} vs healpy ${ms(r.excl.healpy)} [${ratio(r.excl)?.toFixed(2) ?? 'n/a'}]; ` +
+      `inclusive ours ${ms(r.incl.ours)} vs healpy ${ms(r.incl.healpy)} [${ratio(r.incl)?.toFixed(2) ?? 'n/a'}]`);
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
-
-const mps = (s: number): number => points / s / 1e6;
-emit({ what: 'machine', node: process.version, cpus: cpus().length, cpu_model: cpus()[0]?.model, loadavg_1m_end: loadavg()[0] });
-emit({ what: 'ang2pixMany', order, points, best_s: tMany.best, median_s: tMany.median, mpts_per_s: mps(tMany.median),
-  healpy_best_s: py?.ang2pix[0], healpy_median_s: py?.ang2pix[1],
-  ratio_healpy_over_ours: py ? py.ang2pix[1] / tMany.median : undefined });
-emit({ what: 'ang2pix-scalar-loop', order, points, best_s: tScalar.best, median_s: tScalar.median, mpts_per_s: mps(tScalar.median) });
-emit({ what: 'pix2ang-scalar-loop', order, points, best_s: tPix2ang.best, median_s: tPix2ang.median,
-  healpy_median_s: py?.pix2ang[1], ratio_healpy_over_ours: py ? py.pix2ang[1] / tPix2ang.median : undefined });
-coneTimes.forEach((c, k) => {
-  const p = py?.cones[k];
-  emit({ what: 'queryDisc', order: c.order, radius_deg: c.radius, pixels: c.pixels,
-    exclusive_median_s: c.exclusive.median, inclusive_median_s: c.inclusive.median,
-    healpy_exclusive_median_s: p?.[1], healpy_inclusive_median_s: p?.[3],
-    ratio_exclusive: p ? p[1] / c.exclusive.median : undefined, ratio_inclusive: p ? p[3] / c.inclusive.median : undefined });
-});
-
-console.log('\n--- summary (median of %d samples; ratio > 1 means ours is faster; 1-min load average %s) ---', repeats, (loadavg()[0] ?? 0).toFixed(1));
-console.log(`ang2pixMany order ${String(order)}, ${String(points)} pts: ours ${(tMany.median * 1e3).toFixed(1)} ms` +
-  (py ? `, healpy ${(py.ang2pix[1] * 1e3).toFixed(1)} ms, healpy/ours = ${(py.ang2pix[1] / tMany.median).toFixed(2)}` : ''));
-console.log(`ang2pix scalar loop: ${(tScalar.median * 1e3).toFixed(1)} ms; pix2ang scalar loop: ${(tPix2ang.median * 1e3).toFixed(1)} ms` +
-  (py ? ` (healpy vectorised pix2ang ${(py.pix2ang[1] * 1e3).toFixed(1)} ms)` : ''));
-coneTimes.forEach((c, k) => {
-  const p = py?.cones[k];
-  console.log(`queryDisc order ${String(c.order)} r=${String(c.radius)} deg (${String(c.pixels)} px): ours ${(c.exclusive.median * 1e3).toFixed(2)} / inclusive ${(c.inclusive.median * 1e3).toFixed(2)} ms` +
-    (p ? `; healpy ${(p[1] * 1e3).toFixed(2)} / ${(p[3] * 1e3).toFixed(2)} ms` : ''));
-});

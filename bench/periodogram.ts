@@ -166,7 +166,14 @@ function argmax(p: Float64Array): number {
 }
 
 /** A small worker_threads pool: curves are handed out in chunks as slots free up. */
-async function runPool(slots: number, method: PeriodogramMethod, t: Float64Array, y: Float64Array, dy: Float64Array): Promise<{ seconds: number; startupSeconds: number; best: Float64Array }> {
+async function runPool(
+  slots: number,
+  method: PeriodogramMethod,
+  t: Float64Array,
+  y: Float64Array,
+  dy: Float64Array,
+): Promise<{ seconds: number; cpuSeconds: number; startupSeconds: number; best: Float64Array }> {
+  const c0 = process.cpuUsage();
   const start = performance.now();
   const workers = Array.from({ length: slots }, () => new Worker(new URL(import.meta.url)));
   await Promise.all(workers.map((w) => new Promise<void>((resolve, reject) => {
@@ -206,8 +213,10 @@ async function runPool(slots: number, method: PeriodogramMethod, t: Float64Array
     ),
   );
   const seconds = (performance.now() - start) / 1000;
+  // process CPU time covers every thread of the process, workers included
+  const c = process.cpuUsage(c0);
   await Promise.all(workers.map((w) => w.terminate()));
-  return { seconds, startupSeconds, best };
+  return { seconds, cpuSeconds: (c.user + c.system) / 1e6, startupSeconds, best };
 }
 
 async function main(): Promise<void> {
@@ -282,7 +291,7 @@ async function main(): Promise<void> {
           const r = await runPool(slots, method, t, y, dy);
           const agree = ref.every((s, i) => s.bestFrequency === r.best[i]);
           pool[`${method}-${slots}`] = r.seconds;
-          emit({ what: `pool-${method}`, slots, seconds: r.seconds, workerStartupSeconds: r.startupSeconds, sameAsSingleThread: agree });
+          emit({ what: `pool-${method}`, slots, seconds: r.seconds, cpuSeconds: r.cpuSeconds, loadavg: loadavg()[0], workerStartupSeconds: r.startupSeconds, sameAsSingleThread: agree });
         }
       }
     }

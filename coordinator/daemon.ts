@@ -8,7 +8,7 @@ import { AckPolicy, jetstream, type ConsumerMessages } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Service } from '@nats-io/services';
 import { ensureTopology, noopLog, Streams, type Log, type Topology, type TopologyOptions } from '../protocol/index.js';
-import { LedgerWriter } from '../ledger/index.js';
+import { LedgerFollower, LedgerWriter } from '../ledger/index.js';
 import { LeaderLease } from './lease.js';
 import { JobManager } from './manager.js';
 import { compileCoordinatorOptions, type CompiledCoordinatorOptions, type CoordinatorOptions } from './options.js';
@@ -32,6 +32,7 @@ export class Coordinator {
   private lease!: LeaderLease;
   private svc: Service | undefined;
   private results: ConsumerMessages | undefined;
+  private follower: LedgerFollower | undefined;
   private timers: NodeJS.Timeout[] = [];
   private readonly log: Log;
   private readonly metrics: CoordinatorMetrics;
@@ -71,6 +72,23 @@ export class Coordinator {
   async run(): Promise<void> {
     await this.lease.acquire(this.ac.signal);
     if (this.ac.signal.aborted) return this.stopped;
+    // the accountant's view (quotas, shares, usage) is a fold of the whole ledger, kept current
+    this.follower = new LedgerFollower(
+      this.deps.nc,
+      (r) => {
+        this.mgr.acct.apply(r);
+        if (r.entry.kind === 'quota.set' || r.entry.kind === 'share.set') {
+          this.mgr.markRankingDirty();
+          this.mgr.kickRelease();
+        }
+      },
+      (seq, reason) => {
+        this.metrics.swallowed('ledger-invalid');
+        this.log.warn({ seq, reason }, 'ignoring an invalid ledger entry');
+      },
+    );
+    await this.follower.start();
+    this.mgr.waitLedger = (seq) => this.follower!.waitFor(seq);
     await this.mgr.load();
     this.svc = await startApiService(this.deps.nc, this.mgr, this.log, this.metrics, this.deps.service);
     await this.topo.jsm.consumers.add(Streams.results, { durable_name: RESULTS_CONSUMER, ack_policy: AckPolicy.Explicit, ack_wait: 120_000_000_000, max_deliver: -1, max_ack_pending: 100_000 });
@@ -124,6 +142,7 @@ export class Coordinator {
     for (const t of this.timers) clearInterval(t);
     await this.svc?.stop().catch((e: unknown) => errors.push(e));
     await this.results?.close().catch((e: unknown) => errors.push(e));
+    await this.follower?.stop().catch((e: unknown) => errors.push(e));
     await this.mgr?.flush().catch((e: unknown) => errors.push(e));
     await this.lease?.release().catch((e: unknown) => errors.push(e));
     for (const e of errors) this.log.warn({ err: e }, 'error during coordinator close');

@@ -40,7 +40,8 @@ import {
 import type { LedgerWriter } from '../ledger/index.js';
 import { Bitset } from './bitset.js';
 import { commitOutputs, discardAttempt } from './commit.js';
-import { DecayedUsage, fairTreeRanking, type ShareTree } from './fairshare/index.js';
+import { fairTreeRanking } from './fairshare/index.js';
+import { Accountant, QUOTA_FIELDS, type QuotaLimits, type QuotaView } from './accountant.js';
 import { fromDoc, mapTaskCount, MAX_FAILURES_KEPT, MAX_SUMMARIES_KEPT, newJobId, tenantOf, toDoc, type JobDoc, type JobRecord, type PlanUnit } from './jobs.js';
 import type { CompiledCoordinatorOptions } from './options.js';
 import { planJob, type Plan } from './planner.js';
@@ -57,8 +58,9 @@ export class JobManager {
   readonly jobs = new Map<string, JobRecord>();
   private readonly tenants = new Map<string, TenantState>();
   private readonly consumersMade = new Set<string>();
-  private readonly usage: DecayedUsage;
-  shareTree: ShareTree = { groups: {} };
+  readonly acct: Accountant;
+  /** resolves once the ledger follower has applied the entry with this sequence */
+  waitLedger: (seq: number) => Promise<void> = async () => {};
   private releasing: Promise<void> | undefined;
   private releaseAgain = false;
   private rankingDirty = false;
@@ -73,7 +75,7 @@ export class JobManager {
     private readonly log: Log,
     private readonly metrics: CoordinatorMetrics,
   ) {
-    this.usage = new DecayedUsage({ halfLifeMs: opts.halfLifeMs });
+    this.acct = new Accountant({ halfLifeMs: opts.halfLifeMs });
   }
 
   // ---------------------------------------------------------------- restore
@@ -135,7 +137,7 @@ export class JobManager {
     const spec = structuredClone(req.spec);
     const size = encode(spec).length;
     if (size > this.opts.maxSpecBytes) throw new UbatchApiError(ApiCode.TooLarge, `job spec is ${size} bytes; the limit is ${this.opts.maxSpecBytes}`, '/spec');
-    const group = spec.group ?? 'default';
+    const group = this.acct.resolveGroup(user, spec.group);
     spec.group = group;
     if (spec.idempotency_key && !req.dryRun) {
       const prior = await this.topo.jobs.get(KvKey.idem(user, spec.idempotency_key.replace(/[^A-Za-z0-9_-]/g, '_')));
@@ -152,14 +154,10 @@ export class JobManager {
       if (err instanceof UbatchApiError) throw new UbatchApiError(err.code, err.message, err.where ? `/spec${err.where}` : undefined, err.details);
       throw err;
     }
-    if (req.dryRun) {
-      return {
-        dryRun: true,
-        tasks: plan.count + (plan.hasReduce ? 1 : 0),
-        partitions: (plan.units ?? []).slice(0, 10_000).map((u) => ({ order: u.partition?.order ?? -1, pixel: u.partition?.pixel ?? 0, ...(u.partition?.rows !== undefined ? { rows: u.partition.rows } : {}) })),
-        estimate: { coreHours: plan.estimateCoreSeconds / 3600, basis: 'per-kind cost model' },
-      };
-    }
+    const cores = spec.resources?.cores ?? 1;
+    const estimateCoreSeconds = plan.estimateCoreSeconds * cores;
+    if (req.dryRun) return this.quote(user, group, spec, plan, estimateCoreSeconds);
+    this.acct.checkSubmit(user, group, estimateCoreSeconds);
     const jobId = newJobId();
     if (!spec.output?.path && spec.kind !== 'noop') spec.output = { path: `${this.opts.outputRoot}/${user}/${jobId}` };
     const now = new Date().toISOString();
@@ -283,18 +281,125 @@ export class JobManager {
       let progressed = false;
       const order = [...this.jobs.values()].filter((r) => (r.info.state === 'queued' || r.info.state === 'running') && r.info.released < mapTaskCount(r));
       order.sort((a, b) => (a.info.createdAt < b.info.createdAt ? -1 : 1));
+      const byUser = new Map<string, number>();
+      const byGroup = new Map<string, number>();
+      for (const t of this.tenants.values()) {
+        const n = [...t.inflight.values()].reduce((a, x) => a + x, 0);
+        byUser.set(t.user, (byUser.get(t.user) ?? 0) + n);
+        byGroup.set(t.group, (byGroup.get(t.group) ?? 0) + n);
+      }
       for (const r of order) {
-        const t = this.tenant(r);
-        const inflight = [...t.inflight.values()].reduce((s, x) => s + x, 0);
-        const credit = this.opts.maxQueuedPerTenant - inflight;
+        const credit = this.creditFor(r, byUser, byGroup);
         if (credit <= 0) continue;
         const n = Math.min(credit, this.opts.releaseChunk, mapTaskCount(r) - r.info.released);
         if (n <= 0) continue;
         await this.releaseMap(r, n);
+        byUser.set(r.info.user, (byUser.get(r.info.user) ?? 0) + n);
+        byGroup.set(r.info.group, (byGroup.get(r.info.group) ?? 0) + n);
         progressed = true;
       }
       if (!progressed) break;
     }
+  }
+
+  /** how many more tasks this job's tenant may have released and unfinished right now */
+  private creditFor(r: JobRecord, byUser: Map<string, number>, byGroup: Map<string, number>): number {
+    const { user, group } = r.info;
+    if (this.acct.exhausted(user, group)) return 0; // held until the quota is raised or the period rolls over
+    const t = this.tenant(r);
+    const tenantInflight = [...t.inflight.values()].reduce((a, x) => a + x, 0);
+    return Math.min(
+      this.opts.maxQueuedPerTenant - tenantInflight,
+      this.acct.maxConcurrent('user', user) - (byUser.get(user) ?? 0),
+      this.acct.maxConcurrent('group', group) - (byGroup.get(group) ?? 0),
+    );
+  }
+
+  private async quote(user: string, group: string, spec: JobSpec, plan: Plan, estimateCoreSeconds: number): Promise<Record<string, unknown>> {
+    let slots = 0;
+    for await (const k of await this.topo.workers.keys()) {
+      const e = await this.topo.workers.get(k).catch(() => null);
+      if (!e || e.operation !== 'PUT') continue;
+      const w = decode(e.value) as { slots?: number; capabilities?: string[] };
+      if (w.capabilities?.includes(plan.capability)) slots += w.slots ?? 0;
+    }
+    const queuedAhead = [...this.tenants.values()].reduce((a, t) => a + (t.inflight.get(plan.capability) ?? 0), 0);
+    const perTask = plan.count > 0 ? estimateCoreSeconds / plan.count : 0;
+    const startS = slots > 0 ? (queuedAhead * perTask) / slots : undefined;
+    const cap = Math.min(this.acct.maxConcurrent('user', user), this.acct.maxConcurrent('group', group));
+    const parallel = Math.min(slots, cap, plan.count);
+    const runS = parallel > 0 ? estimateCoreSeconds / parallel : undefined;
+    let quotaError: string | undefined;
+    try {
+      this.acct.checkSubmit(user, group, estimateCoreSeconds);
+    } catch (e) {
+      quotaError = (e as Error).message;
+    }
+    const now = Date.now();
+    return {
+      dryRun: true,
+      kind: spec.kind,
+      group,
+      tasks: plan.count + (plan.hasReduce ? 1 : 0),
+      partitions: (plan.units ?? []).slice(0, 10_000).map((u) => ({ order: u.partition?.order ?? -1, pixel: u.partition?.pixel ?? 0, ...(u.partition?.rows !== undefined ? { rows: u.partition.rows } : {}) })),
+      estimate: { coreHours: estimateCoreSeconds / 3600, basis: 'per-kind cost model (rows and partitions)' },
+      credit: { user: this.acct.quotaView('user', user), group: this.acct.quotaView('group', group), maxConcurrent: Number.isFinite(cap) ? cap : null, ...(quotaError ? { wouldBeRejected: quotaError } : {}) },
+      schedule: {
+        workerSlots: slots,
+        queuedAhead,
+        ...(startS !== undefined ? { estimatedStart: new Date(now + startS * 1000).toISOString() } : {}),
+        ...(startS !== undefined && runS !== undefined ? { estimatedFinish: new Date(now + (startS + runS) * 1000).toISOString() } : {}),
+        ...(slots === 0 ? { note: `no live worker advertises capability ${plan.capability}` } : {}),
+      },
+    };
+  }
+
+  // ---------------------------------------------------------------- quotas and shares (operators)
+
+  private requireOperator(user: string, operator: boolean, what: string): void {
+    if (!operator) throw new UbatchApiError(ApiCode.Forbidden, `only operators may ${what}; ${user} is not an operator`);
+  }
+
+  async quotaSet(actor: string, body: unknown, operator: boolean): Promise<QuotaView> {
+    this.requireOperator(actor, operator, 'change quotas');
+    const b = (body ?? {}) as { scope?: unknown; name?: unknown; limits?: unknown };
+    if (b.scope !== 'user' && b.scope !== 'group') throw new UbatchApiError(ApiCode.BadRequest, 'scope must be "user" or "group"', '/scope');
+    if (typeof b.name !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(b.name)) throw new UbatchApiError(ApiCode.BadRequest, 'name must be a user or group name', '/name');
+    const limits: Record<string, number> = {};
+    const raw = (b.limits ?? {}) as Record<string, unknown>;
+    for (const [k, v] of Object.entries(raw)) {
+      if (!(QUOTA_FIELDS as readonly string[]).includes(k)) throw new UbatchApiError(ApiCode.BadRequest, `unknown quota field ${k}; known: ${QUOTA_FIELDS.join(', ')}`, `/limits/${k}`);
+      if (typeof v !== 'number' || !Number.isFinite(v)) throw new UbatchApiError(ApiCode.BadRequest, `${k} must be a number (negative removes the limit)`, `/limits/${k}`);
+      limits[k] = v;
+    }
+    if (Object.keys(limits).length === 0) throw new UbatchApiError(ApiCode.BadRequest, 'no limits given', '/limits');
+    const group = b.scope === 'group' ? b.name : 'default';
+    const user = b.scope === 'user' ? b.name : '_';
+    const ack = await this.ledger.append({ kind: 'quota.set', ts: new Date().toISOString(), actor, group, user, scope: b.scope, limits }, `quota/${actor}/${Date.now()}/${Math.random().toString(36).slice(2)}`);
+    await this.waitLedger(ack.seq);
+    this.kickRelease();
+    return this.acct.quotaView(b.scope, b.name);
+  }
+
+  quotaGet(user: string, body: unknown, operator: boolean): { user: QuotaView; groups: QuotaView[]; memberships: string[] } {
+    const b = (body ?? {}) as { user?: unknown };
+    const who = typeof b.user === 'string' ? b.user : user;
+    if (who !== user && !operator) throw new UbatchApiError(ApiCode.Forbidden, `only operators may read another user's quota`, '/user');
+    const groups = this.acct.memberships.get(who) ?? ['default'];
+    return { user: this.acct.quotaView('user', who), groups: groups.map((g) => this.acct.quotaView('group', g)), memberships: groups };
+  }
+
+  async sharesSet(actor: string, body: unknown, operator: boolean): Promise<{ group: string; user?: string; share: number }> {
+    this.requireOperator(actor, operator, 'change shares');
+    const b = (body ?? {}) as { group?: unknown; user?: unknown; share?: unknown };
+    if (typeof b.group !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(b.group)) throw new UbatchApiError(ApiCode.BadRequest, 'group must be a group name', '/group');
+    if (b.user !== undefined && (typeof b.user !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(b.user))) throw new UbatchApiError(ApiCode.BadRequest, 'user must be a user name', '/user');
+    if (typeof b.share !== 'number' || !Number.isFinite(b.share) || b.share < 0) throw new UbatchApiError(ApiCode.BadRequest, 'share must be a number >= 0', '/share');
+    const scope = b.user === undefined ? 'group' : 'user';
+    const ack = await this.ledger.append({ kind: 'share.set', ts: new Date().toISOString(), actor, group: b.group, user: (b.user as string | undefined) ?? '_', scope, share: b.share }, `share/${actor}/${Date.now()}/${Math.random().toString(36).slice(2)}`);
+    await this.waitLedger(ack.seq);
+    this.rankingDirty = true;
+    return { group: b.group, ...(b.user !== undefined ? { user: b.user as string } : {}), share: b.share };
   }
 
   private taskFor(r: JobRecord, index: number, stage: 'map' | 'reduce', unit?: PlanUnit): Task {
@@ -373,18 +478,14 @@ export class JobManager {
     if (!this.rankingDirty) return;
     this.rankingDirty = false;
     const entries: RankingEntry[] = [];
-    const tree: ShareTree = { groups: {} };
-    for (const [k, t] of this.tenants) {
-      const g = (tree.groups[t.group] ??= { share: this.shareTree.groups[t.group]?.share ?? 1, users: {} });
-      g.users[t.user] = { share: this.shareTree.groups[t.group]?.users[t.user]?.share ?? 1 };
-      void k;
-    }
     const now = Date.now();
-    const lookup = (g: string, u?: string) => (u === undefined ? this.usage.groupValue(g, now) : this.usage.value(g, u, now));
-    const ranks = Object.keys(tree.groups).length > 0 ? fairTreeRanking(tree, lookup) : [];
+    const active = [...this.tenants.values()].filter((t) => [...t.inflight.values()].some((n) => n > 0));
+    const ranks = active.length > 0 ? fairTreeRanking(this.acct.shareTreeFor(active), this.acct.usageLookup(now)) : [];
     for (const tr of ranks) {
       const t = this.tenants.get(tr.tenant);
       if (!t) continue;
+      // a tenant over quota is left out: workers stop pulling its queued tasks (held, not dropped)
+      if (this.acct.exhausted(t.user, t.group)) continue;
       for (const [capability, backlog] of t.inflight) {
         if (backlog > 0) entries.push({ tenant: tr.tenant, group: t.group, user: t.user, capability, backlog, rank: tr.rank });
       }
@@ -437,8 +538,6 @@ export class JobManager {
       return;
     }
     const t = this.tenant(r);
-    const allocSeconds = o.usage.wallSeconds * (r.spec.resources?.cores ?? 1);
-    this.usage.add({ group: r.info.group, user: r.info.user, coreSeconds: allocSeconds, gpuSeconds: o.usage.gpuSeconds, at: Date.now() });
     r.info.usage.cpuSeconds += o.usage.cpuSeconds;
     r.info.usage.wallSeconds += o.usage.wallSeconds;
     r.info.usage.gpuSeconds += o.usage.gpuSeconds;

@@ -28,6 +28,9 @@ export async function startApiService(nc: NatsConnection, mgr: JobManager, log: 
     [Verb.jobsList]: (u, b, op) => mgr.list(u, b, op),
     [Verb.jobsCancel]: (u, b, op) => mgr.cancel(u, b, op),
     [Verb.resultsGet]: (u, b, op) => mgr.results(u, b, op),
+    [Verb.quotaGet]: (u, b, op) => mgr.quotaGet(u, b, op),
+    [Verb.quotaSet]: (u, b, op) => mgr.quotaSet(u, b, op),
+    [Verb.sharesSet]: (u, b, op) => mgr.sharesSet(u, b, op),
   };
   for (const [verb, fn] of Object.entries(handlers)) {
     svc.addEndpoint(verb.replace('.', '_'), {

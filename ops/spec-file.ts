@@ -239,11 +239,13 @@ export function parseSpecText(text: string, file: string, format?: SpecFormat): 
     const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: false });
     return { value, format: 'json', locate: nodeLocator(doc, lc) };
   }
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false });
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: true });
   const first = doc.errors[0];
   if (first) {
     const p = first.linePos?.[0];
-    throw new SpecFileError(`invalid YAML: ${first.message.split('\n')[0]}`, file, p?.line, p?.col);
+    // pretty errors add " at line L, column C:" and a source excerpt; we print file:line:col instead
+    const msg = (first.message.split('\n')[0] ?? first.message).replace(/ at line \d+, column \d+:?$/, '');
+    throw new SpecFileError(`invalid YAML: ${msg}`, file, p?.line, p?.col);
   }
   let value: unknown;
   try {

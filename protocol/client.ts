@@ -79,6 +79,18 @@ export class UbatchClient {
     return this.call(Verb.resultsGet, { jobId });
   }
 
+  quotaGet(user?: string): Promise<unknown> {
+    return this.call(Verb.quotaGet, user ? { user } : {});
+  }
+  /** operators only; a negative limit removes it */
+  quotaSet(scope: 'user' | 'group', name: string, limits: { cpu_hours?: number; gpu_hours?: number; max_concurrent?: number; stored_bytes?: number }): Promise<unknown> {
+    return this.call(Verb.quotaSet, { scope, name, limits });
+  }
+  /** operators only: a group's share, or a user's share within a group (which also makes the user a member) */
+  sharesSet(group: string, share: number, user?: string): Promise<unknown> {
+    return this.call(Verb.sharesSet, { group, share, ...(user ? { user } : {}) });
+  }
+
   /**
    * Follow a job's events until it reaches a terminal state. Subscribes before
    * reading the current state, so no transition is missed.

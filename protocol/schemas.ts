@@ -93,6 +93,8 @@ export const Usage = Type.Object({
   peakRssBytes: Type.Number({ minimum: 0 }),
   bytesRead: Type.Number({ minimum: 0 }),
   bytesWritten: Type.Number({ minimum: 0 }),
+  /** cores the task held (its request); fair share and quotas charge wallSeconds × allocatedCores */
+  allocatedCores: Type.Optional(Type.Number({ minimum: 0 })),
 });
 export type Usage = Static<typeof Usage>;
 

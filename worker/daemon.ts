@@ -9,7 +9,7 @@
  * after a clean drain; `close()` is idempotent. SIGTERM → drain: stop pulling,
  * let running tasks finish for drainTimeoutMs, hand back the rest (nak).
  */
-import { hostname } from 'node:os';
+import { hostname as osHostname } from 'node:os';
 import { mkdir, rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { jetstream, type Consumer, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
@@ -47,6 +47,9 @@ import { fileRecord, listFilesRecursive } from './files.js';
 import { noopWorkerMetrics, type WorkerMetrics } from './metrics.js';
 import { backoffFor, compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './options.js';
 import { noopLog, type Log } from './types.js';
+
+const HOST = osHostname();
+const hostname = () => HOST;
 
 type State = 'created' | 'running' | 'draining' | 'stopped';
 
@@ -459,6 +462,7 @@ export class WorkerDaemon {
     const bi = buildInfo();
     const withIo: Usage = {
       ...usage,
+      allocatedCores: spec.resources?.cores ?? 1,
       bytesRead: usage.bytesRead || inputs.reduce((s, f) => s + f.bytes, 0),
       bytesWritten: usage.bytesWritten || outputs.reduce((s, f) => s + f.bytes, 0),
     };

@@ -80,7 +80,7 @@ export function decodeRaw(bytes: Uint8Array, bitpix: number, inPlace = false): E
 /** Big-endian bytes of a typed array interpreted as `bitpix` (values must already be of that type). */
 export function encodeRaw(data: FitsData, bitpix: number): Buffer {
   const bpp = bytesPerPixel(bitpix);
-  const out = Buffer.alloc(data.length * bpp);
+  const out = Buffer.allocUnsafeSlow(data.length * bpp);
   out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   if (LITTLE_ENDIAN) {
     if (bpp === 2) out.swap16();

@@ -63,6 +63,8 @@ export interface HduLayout {
 interface ByteSource {
   readonly path: string;
   readonly size: number;
+  /** true when bytes returned by read() are private copies that may be modified (byte-swapped) in place */
+  readonly ownsReads: boolean;
   read(offset: number, length: number): Promise<Uint8Array>;
   close(): Promise<void>;
 }
@@ -71,6 +73,8 @@ class BufferSource implements ByteSource {
   constructor(
     readonly path: string,
     private readonly buf: Uint8Array,
+    /** the buffer is ours (an inflated .gz), not the caller's */
+    readonly ownsReads = false,
   ) {}
   get size(): number {
     return this.buf.length;
@@ -84,6 +88,7 @@ class BufferSource implements ByteSource {
 }
 
 class FileSource implements ByteSource {
+  readonly ownsReads = true;
   private constructor(
     readonly path: string,
     private readonly fh: FileHandle,
@@ -102,13 +107,18 @@ class FileSource implements ByteSource {
   async read(offset: number, length: number): Promise<Uint8Array> {
     const n = Math.max(0, Math.min(length, this.size - offset));
     const buf = Buffer.allocUnsafe(n);
+    const got = await this.readInto(offset, buf);
+    return buf.subarray(0, got);
+  }
+  /** Fill `target` from `offset`; returns the bytes read (short at end of file). */
+  async readInto(offset: number, target: Uint8Array): Promise<number> {
     let got = 0;
-    while (got < n) {
-      const { bytesRead } = await this.fh.read(buf, got, n - got, offset + got);
+    while (got < target.length) {
+      const { bytesRead } = await this.fh.read(target, got, target.length - got, offset + got);
       if (bytesRead === 0) break;
       got += bytesRead;
     }
-    return buf.subarray(0, got);
+    return got;
   }
   close(): Promise<void> {
     return this.fh.close();
@@ -128,7 +138,7 @@ async function openSource(path: string): Promise<ByteSource> {
     } catch (cause) {
       throw new FitsFormatError('cannot gunzip file', { path, cause });
     }
-    return new BufferSource(path, raw);
+    return new BufferSource(path, raw, true);
   }
   return src;
 }
@@ -261,11 +271,14 @@ async function readDataBytes(src: ByteSource, l: HduLayout, opts: ReadFitsOption
     opts.onProgress?.(progress.done, progress.total);
     return b;
   }
-  const out = new Uint8Array(l.dataBytes);
+  // one allocation, filled chunk by chunk straight from the file (no intermediate copies)
+  const out = Buffer.allocUnsafeSlow(l.dataBytes);
   for (let o = 0; o < l.dataBytes; o += CHUNK) {
     if (opts.signal?.aborted === true) throw new FitsAbortError({ path: src.path, hdu: l.index });
     const n = Math.min(CHUNK, l.dataBytes - o);
-    out.set(await src.read(l.dataOffset + o, n), o);
+    const target = out.subarray(o, o + n);
+    if (src instanceof FileSource) await src.readInto(l.dataOffset + o, target);
+    else target.set(await src.read(l.dataOffset + o, n));
     progress.done += n;
     opts.onProgress?.(progress.done, progress.total);
   }
@@ -287,7 +300,7 @@ async function loadHdu(src: ByteSource, l: HduLayout, opts: ReadFitsOptions, pro
       const shape = shapeOf(h);
       const bitpix = h.getNumber('BITPIX') as number;
       if (l.dataBytes === 0) return base(h, bitpix, shape, null, 'image');
-      const raw = decodeRaw(await readDataBytes(src, l, opts, progress), bitpix, true);
+      const raw = decodeRaw(await readDataBytes(src, l, opts, progress), bitpix, src.ownsReads);
       return base(h, bitpix, shape, scale ? applyScaling(raw, bitpix, scaleInfo(h)) : raw, 'image');
     }
     case 'compressed-image': {
@@ -411,7 +424,7 @@ export async function readFitsSection(
         const off = l.dataOffset + (planeOff + first * w) * bpp;
         const bytes = await src.read(off, count * w * bpp);
         if (bytes.length < count * w * bpp) throw new FitsFormatError('data truncated', ctx);
-        return decodeRaw(bytes, bitpix, true);
+        return decodeRaw(bytes, bitpix, src.ownsReads);
       };
     } else {
       throw new FitsSectionError(`HDU is a ${l.kind}, not an image`, ctx);

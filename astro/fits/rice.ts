@@ -58,21 +58,21 @@ export function riceDecompress(c: Uint8Array, nx: number, nblock: number, bytepi
       for (; i < imax; i++) out[i] = lastpix;
     } else if (fs === fsmax) {
       for (; i < imax; i++) {
+        // 32-bit arithmetic as in C (unsigned): `>>> 1` reads the bits as unsigned
         let k = bbits - nbits;
-        let diff = b * 2 ** k;
+        let diff = k < 32 ? b << k : 0;
         for (k -= 8; k >= 0; k -= 8) {
           b = c[p++] as number;
-          diff += b * 2 ** k;
+          diff |= b << k;
         }
         if (nbits > 0) {
           b = c[p++] as number;
-          diff += b >>> -k;
+          diff |= b >>> -k;
           b &= (1 << nbits) - 1;
         } else {
           b = 0;
         }
-        const half = Math.floor(diff / 2);
-        const d = diff % 2 === 0 ? half : -half - 1;
+        const d = (diff & 1) === 0 ? diff >>> 1 : ~(diff >>> 1);
         out[i] = d + lastpix;
         lastpix = out[i] as number;
       }
@@ -91,10 +91,9 @@ export function riceDecompress(c: Uint8Array, nx: number, nblock: number, bytepi
           b = (b << 8) | (c[p++] as number);
           nbits += 8;
         }
-        const diff = nzero * 2 ** fs + (b >>> nbits);
+        const diff = (nzero << fs) | (b >>> nbits);
         b &= (1 << nbits) - 1;
-        const half = Math.floor(diff / 2);
-        const d = diff % 2 === 0 ? half : -half - 1;
+        const d = (diff & 1) === 0 ? diff >>> 1 : ~(diff >>> 1);
         out[i] = d + lastpix;
         lastpix = out[i] as number;
       }

@@ -51,12 +51,12 @@ export interface HatsCatalog {
   totalRows?: number;
   margin?: HatsCatalog;
   marginThresholdArcsec?: number;
-  /** Column holding the nested HEALPix index (`hats_col_healpix`, default `_healpix_29`). */
-  healpixColumn: string;
-  /** Order of `healpixColumn` (`hats_col_healpix_order`, default 29). */
-  healpixOrder: number;
-  /** `hats_npix_suffix`: `.parquet` (default), another suffix, or `/` for a directory of files. */
-  npixSuffix: string;
+  /** Column holding the nested HEALPix index (`hats_col_healpix`); always set by openHatsCatalog. @default '_healpix_29' */
+  healpixColumn?: string;
+  /** Order of `healpixColumn` (`hats_col_healpix_order`); always set by openHatsCatalog. @default 29 */
+  healpixOrder?: number;
+  /** `hats_npix_suffix`: `.parquet`, another suffix, or `/` for a directory of files. @default '.parquet' */
+  npixSuffix?: string;
   /** For index catalogs: the Parquet files under `dataset/index/`. */
   indexFiles?: string[];
   /** Set when the catalog was opened through (or sits inside) a collection. */

@@ -169,30 +169,9 @@ export function queryDiscRanges(
   }
   let stacktop = 0;
 
-  const ranges: PixelRange[] = [];
-  const append = (start: number, end: number): void => {
-    const last = ranges[ranges.length - 1];
-    if (last !== undefined && start <= last[1]) {
-      if (end > last[1]) last[1] = end;
-    } else {
-      ranges.push([start, end]);
-    }
-  };
-  const pushChildren = (face: number, ix: number, iy: number, o: number): void => {
-    for (let i = 0; i < 4; i++) {
-      const c = 3 - i;
-      sFace[top] = face;
-      sIx[top] = 2 * ix + (c & 1);
-      sIy[top] = 2 * iy + (c >> 1);
-      sO[top] = o + 1;
-      top++;
-    }
-  };
-  const parentAtOrder = (face: number, ix: number, iy: number, o: number): number => {
-    const sh = o - order;
-    return xyf2nest(order, face, ix >>> sh, iy >>> sh);
-  };
-
+  // Output ranges as a flat [start0, end0, start1, end1, ...] list. Everything in
+  // the loop is a local (no closures), so V8 keeps the stack pointer in a register.
+  const flat: number[] = [];
   let visited = 0;
   while (top > 0) {
     if (++visited % SIGNAL_EVERY === 0) signal?.throwIfAborted();
@@ -209,40 +188,63 @@ export function queryDiscRanges(
     if (!(cangdist > (crpdr[o] as number))) continue;
     const zone = cangdist < cosrad ? 1 : cangdist <= (crmdr[o] as number) ? 2 : 3;
 
-    // check_pixel
+    // check_pixel: either descend, or output [start, end) (and maybe unwind the stack)
+    let start = -1;
+    let end = -1;
+    let descend = false;
     if (o < order) {
       if (zone >= 3) {
-        const pix = xyf2nest(o, face, ix, iy);
         const f = 4 ** (order - o);
-        append(pix * f, (pix + 1) * f);
+        start = xyf2nest(o, face, ix, iy) * f;
+        end = start + f;
       } else {
-        pushChildren(face, ix, iy, o);
+        descend = true;
       }
     } else if (o > order) {
-      if (zone >= 2) {
-        const p = parentAtOrder(face, ix, iy, o);
-        append(p, p + 1);
-        top = stacktop;
-      } else if (o < omax) {
-        pushChildren(face, ix, iy, o);
+      if (zone >= 2 || o >= omax) {
+        const sh = o - order;
+        start = xyf2nest(order, face, ix >>> sh, iy >>> sh); // parent at the query order
+        end = start + 1;
+        top = stacktop; // unwind: the parent is decided
       } else {
-        const p = parentAtOrder(face, ix, iy, o);
-        append(p, p + 1);
-        top = stacktop;
+        descend = true;
       }
     } else if (zone >= 2) {
-      const p = xyf2nest(order, face, ix, iy);
-      append(p, p + 1);
+      start = xyf2nest(order, face, ix, iy);
+      end = start + 1;
     } else if (inclusive) {
       if (order < omax) {
-        stacktop = top;
-        pushChildren(face, ix, iy, o);
+        stacktop = top; // remember where this pixel's subtree starts
+        descend = true;
       } else {
-        const p = xyf2nest(order, face, ix, iy);
-        append(p, p + 1);
+        start = xyf2nest(order, face, ix, iy);
+        end = start + 1;
+      }
+    }
+
+    if (descend) {
+      // children 4p+3 .. 4p+0 so that 4p+0 is popped first; child c is (2x + (c & 1), 2y + (c >> 1))
+      const x2 = 2 * ix;
+      const y2 = 2 * iy;
+      for (let c = 3; c >= 0; c--) {
+        sFace[top] = face;
+        sIx[top] = x2 + (c & 1);
+        sIy[top] = y2 + (c >> 1);
+        sO[top] = o + 1;
+        top++;
+      }
+    } else if (start >= 0) {
+      // rangeset::append: output is non-decreasing, merge with the last range when touching
+      const n = flat.length;
+      if (n > 0 && start <= (flat[n - 1] as number)) {
+        if (end > (flat[n - 1] as number)) flat[n - 1] = end;
+      } else {
+        flat.push(start, end);
       }
     }
   }
+  const ranges: PixelRange[] = new Array<PixelRange>(flat.length / 2);
+  for (let k = 0; k < flat.length; k += 2) ranges[k / 2] = [flat[k] as number, flat[k + 1] as number];
   return ranges;
 }
 

@@ -5,5 +5,5 @@ export { writeImageIndex, readImageIndex } from './parquet.js';
 export { selectImages } from './select.js';
 export type { ImageSelection } from './select.js';
 export { RingsSkyMap, groupByPatch, compileSkyMapConfig, polygonIntersectsBox } from './skymap.js';
-export type { RingsSkyMapConfig, CompiledSkyMapConfig, BBox, TractInfo, PatchGroup } from './skymap.js';
+export type { RingsSkyMapConfig, CompiledSkyMapConfig, BBox, TractInfo, PatchGroup, GroupByPatchOptions } from './skymap.js';
 export { ImagesError, ImageIndexFormatError, SkyMapError, ImagesAbortError } from './errors.js';

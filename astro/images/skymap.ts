@@ -6,7 +6,7 @@
  * (simplified: tract bounding boxes are rounded up to whole patches).
  */
 import { TanSipWcs } from '../wcs/index.js';
-import { SkyMapError } from './errors.js';
+import { ImagesAbortError, SkyMapError } from './errors.js';
 import type { ImageIndexRow } from './index-images.js';
 import { footprintVectors } from './select.js';
 import { angleDeg, norm, toRaDec, toVec, type Vec3 } from './sphere.js';
@@ -79,6 +79,12 @@ export interface TractInfo {
   height: number;
   /** patches along x and y */
   numPatches: [number, number];
+}
+
+export interface GroupByPatchOptions {
+  signal?: AbortSignal;
+  /** images done, images total */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export interface PatchGroup {
@@ -391,11 +397,15 @@ export class RingsSkyMap {
    * box (footprints taken as the quadrilateral of their 4 corners in the
    * tract's tangent plane). Sorted by tract, then patch.
    */
-  groupByPatch(rows: ImageIndexRow[]): PatchGroup[] {
+  groupByPatch(rows: ImageIndexRow[], opts: GroupByPatchOptions = {}): PatchGroup[] {
     const groups = new Map<number, Map<number, ImageIndexRow[]>>();
     const b = this.config.patchBorderPx;
     const p = this.config.patchInnerPx;
-    for (const row of rows) {
+    for (const [k, row] of rows.entries()) {
+      if (k % 256 === 0) {
+        if (opts.signal?.aborted === true) throw new ImagesAbortError();
+        if (k > 0) opts.onProgress?.(k, rows.length);
+      }
       const poly = footprintVectors(row);
       if (poly.length < 3) continue;
       const centre = norm(poly.reduce<Vec3>((acc, v) => [acc[0] + v[0], acc[1] + v[1], acc[2] + v[2]], [0, 0, 0]));
@@ -425,6 +435,7 @@ export class RingsSkyMap {
         }
       }
     }
+    opts.onProgress?.(rows.length, rows.length);
     const out: PatchGroup[] = [];
     for (const tract of [...groups.keys()].sort((a, c) => a - c)) {
       const byPatch = groups.get(tract) as Map<number, ImageIndexRow[]>;
@@ -437,6 +448,6 @@ export class RingsSkyMap {
 }
 
 /** Function form of RingsSkyMap.groupByPatch. */
-export function groupByPatch(rows: ImageIndexRow[], skymap: RingsSkyMap): PatchGroup[] {
-  return skymap.groupByPatch(rows);
+export function groupByPatch(rows: ImageIndexRow[], skymap: RingsSkyMap, opts: GroupByPatchOptions = {}): PatchGroup[] {
+  return skymap.groupByPatch(rows, opts);
 }

@@ -322,19 +322,21 @@ function evaluateSplineRow(out: Float32Array, row: number, w: number, bw: number
     if (lo === nx - 2) xEnd = w;
     else xEnd = Math.min(w, Math.ceil((lo + 1.5) * bw - 0.5));
     if (xEnd <= x) xEnd = x + 1;
+    // On this interval the spline is c0 + c1 b + c2 b² + c3 b³ in b = p − lo.
     const v0 = node[lo]!;
-    const v1 = node[lo + 1]!;
     const d0 = dnode[lo]!;
     const d1 = dnode[lo + 1]!;
-    const f = (b: number): number => {
-      const a = 1 - b;
-      return a * v0 + b * v1 + (a * a * a - a) * d0 + (b * b * b - b) * d1;
-    };
+    const c1 = node[lo + 1]! - v0 - 2 * d0 - d1;
+    const c2 = 3 * d0;
+    const c3 = d1 - d0;
     const b0 = p - lo;
-    const p0 = f(b0);
-    const p1 = f(b0 + h);
-    const p2 = f(b0 + 2 * h);
-    const p3 = f(b0 + 3 * h);
+    const p0 = v0 + b0 * (c1 + b0 * (c2 + b0 * c3));
+    const b1 = b0 + h;
+    const p1 = v0 + b1 * (c1 + b1 * (c2 + b1 * c3));
+    const b2 = b0 + 2 * h;
+    const p2 = v0 + b2 * (c1 + b2 * (c2 + b2 * c3));
+    const b3 = b0 + 3 * h;
+    const p3 = v0 + b3 * (c1 + b3 * (c2 + b3 * c3));
     let val = p0;
     let d1s = p1 - p0;
     let d2s = p2 - 2 * p1 + p0;

@@ -5,7 +5,6 @@
  * NO_DATA bit, FITS and PNG writers, multi-epoch stacks, and a fast reader over many files
  * (whole planes from an in-memory cache when a file has many stamps, sections otherwise).
  */
-import sharp from 'sharp';
 import { readFits, readFitsHeaders, readFitsSection, writeFits, FitsHeader, type FitsCard, type FitsData, type WriteHdu } from '../fits/index.js';
 import { TanSipWcs } from '../wcs/index.js';
 import { ImagingIoError, ImagingOptionError, throwIfAborted } from './errors.js';
@@ -469,7 +468,8 @@ export interface FileStampOptions extends StampOptions, KernelRunOptions {
   cache?: StampImageCache;
   /**
    * Read whole planes (and cache them) when a file has at least this many stamps; fewer are read
-   * as sections. @default image height / stamp size (the row-read cost of sections then exceeds a whole read)
+   * with readFitsSection (one open + header scan per plane per stamp, so a few ms each).
+   * @default one stamp per 16 MiB of planes (3 for a 2048² calexp), at least 1
    */
   wholeImageThreshold?: number;
 }
@@ -499,7 +499,8 @@ export async function* streamStampsFromFiles(files: readonly StampFile[], reques
       hits.push({ r, x, y });
     }
     if (hits.length > 0) {
-      const threshold = opts.wholeImageThreshold ?? Math.max(1, Math.floor(meta.height / size));
+      const planeCount = 1 + (meta.maskHdu !== undefined ? 1 : 0) + (meta.varianceHdu !== undefined ? 1 : 0);
+      const threshold = opts.wholeImageThreshold ?? Math.max(1, Math.round((meta.width * meta.height * 4 * planeCount) / (16 * 1024 * 1024)));
       const key = `${f.path}#${meta.imageHdu}`;
       let planes = cache.get(key);
       if (planes === undefined && hits.length >= threshold) {
@@ -612,6 +613,8 @@ export async function writeStampPng(path: string, img: { data: Float32Array; wid
   const scale = opts.scale ?? 1;
   if (!Number.isInteger(scale) || scale < 1) throw new ImagingOptionError('scale', scale, 'must be a positive integer');
   try {
+    // Loaded on first use: sharp is a native module that most stamp users never need.
+    const { default: sharp } = await import('sharp');
     let p = sharp(Buffer.from(grey.buffer, grey.byteOffset, grey.byteLength), { raw: { width, height, channels: 1 } });
     if (scale > 1) p = p.resize(width * scale, height * scale, { kernel: 'nearest' });
     await p.png().toFile(path);

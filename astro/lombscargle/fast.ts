@@ -29,8 +29,10 @@ export interface FastKernelOptions {
  * Zy(f) = sum w y' e^{i w t} and Z2(f) = sum w e^{2 i w t} give C, S, YC, YS and,
  * by the double-angle identities, CC = (W + Re Z2)/2, CS = Im Z2 / 2. The three
  * are computed by type-1 NUFFTs (exponential-of-semicircle kernel) in place of
- * astropy's Press & Rybicki Lagrange extirpolation, which reaches ~1e-7 on the
- * sums with an FFT 4x smaller than extirpolation at comparable accuracy.
+ * astropy's Press & Rybicki Lagrange extirpolation: ~1e-7 on the sums with an
+ * FFT 4x smaller than astropy's default (oversampling 5), whose power errors
+ * reach ~1e-2. Frequencies where the 2x2 system is ill-conditioned are
+ * recomputed by direct sums (see FAST_ILL_CONDITIONED).
  */
 export function fastProjection(prep: PreparedLightCurve, grid: FrequencyGrid, opts: FastKernelOptions): Float64Array {
   const { w, wy, n } = prep;

@@ -18,7 +18,7 @@ export type Normalization = 'standard' | 'model' | 'log' | 'psd';
 /**
  * 'exact': direct O(N*M) sums with trigonometric recurrences (matches astropy's
  * 'cython'/'slow' to ~1e-10). 'fast': O(N + M log M) non-uniform FFT sums
- * (max power error ~1e-6 with the default accuracy).
+ * (max 'standard' power error a few 1e-6 with the default fastTolerance).
  */
 export type PeriodogramMethod = 'exact' | 'fast';
 
@@ -42,8 +42,9 @@ export interface LombScargleOptions {
   /** Called once with the number of rows dropped by nanPolicy 'drop' (also when 0). */
   onDropped?: (count: number) => void;
   /**
-   * Accuracy target of the 'fast' method: relative error of the trigonometric sums,
-   * which bounds the power error at about 10x this. Between 1e-12 and 1e-2.
+   * Accuracy target of the 'fast' method: relative error of the trigonometric sums;
+   * the 'standard' power error is typically 10-50x this (max 4e-6 measured over
+   * 1,300 survey-like curves at the default). Between 1e-12 and 1e-2.
    * @default 1e-7
    */
   fastTolerance?: number;

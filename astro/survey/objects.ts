@@ -39,10 +39,15 @@ export const OBJECT_FLAGS = { saturated: 1, edge: 2, blended: 4, badCentroid: 8 
 
 // ---------- counter-based random numbers ----------
 //
-// Each random number is DuckDB's native hash of (seed, row, stream): no state,
-// so the output does not depend on how DuckDB splits the work across threads,
-// and it runs at native speed (a JS scalar function per value was ~10x slower).
-// DuckDB's hash function is fixed for a given DuckDB build (package-lock pins it).
+// Every random number comes from DuckDB's native hash of one BIGINT key packing
+// (row, stream), xor-ed with a seed constant: no state, so the output does not
+// depend on how DuckDB splits the work across threads, and it runs at native
+// speed (a JS scalar function per value was ~10x slower). DuckDB's one-argument
+// hash is a full-avalanche 64-bit finaliser; its multi-argument combination is
+// not (neighbouring rows came out correlated), hence the packing. Each 64-bit
+// hash gives one 53-bit uniform (positions) or two 26-bit uniforms (everything
+// else; a Box-Muller pair of normals per hash). The hash function is fixed for
+// a given DuckDB build (package-lock pins it).
 
 /** 64-bit seed constant mixed into every key (splitmix64 of the seed). */
 function seedKey(seed: number): bigint {
@@ -50,26 +55,19 @@ function seedKey(seed: number): bigint {
   z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & 0xffffffffffffffffn;
   z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & 0xffffffffffffffffn;
   z ^= z >> 31n;
-  return BigInt.asIntN(64, z) >> 16n; // keep it small enough that xor with the row key stays a BIGINT
+  return BigInt.asIntN(64, z) >> 16n; // small enough that the xor with the row key stays a BIGINT
 }
 
-/**
- * SQL for a uniform double in (0, 1) from (seed, row `i`, stream). DuckDB's
- * one-argument hash is a full-avalanche 64-bit finaliser; its multi-argument
- * combination is not (neighbouring rows came out correlated), so the row and
- * stream are packed into one BIGINT key first.
- */
-export function uniformSql(seed: number, stream: number): string {
+/** SQL for the 64-bit hash of stream `stream` of row `i`. */
+function hashSql(seed: number, stream: number): string {
   if (!Number.isInteger(stream) || stream < 0 || stream >= 4096) throw new RangeError(`stream ${stream} not in 0..4095`);
-  return `(((hash(xor(i * 4096 + ${stream}, ${seedKey(seed)})) >> 11)::DOUBLE + 0.5) / 9007199254740992.0)`;
+  return `hash(xor(i * 4096 + ${stream}, ${seedKey(seed)}))`;
 }
 
-/** SQL for a standard normal from (seed, row `i`, stream), by Box-Muller. */
-export function normalSql(seed: number, stream: number): string {
-  const u1 = uniformSql(seed, 2 * stream + 1000);
-  const u2 = uniformSql(seed, 2 * stream + 1001);
-  return `(sqrt(-2.0 * ln(${u1})) * cos(2.0 * pi() * ${u2}))`;
-}
+/** Uniforms in (0, 1) from a hash column: 53-bit, or the high / low 26-bit halves. */
+const u53 = (h: string) => `(((${h} >> 11)::DOUBLE + 0.5) / 9007199254740992.0)`;
+const uHi = (h: string) => `(((${h} >> 38)::DOUBLE + 0.5) / 67108864.0)`;
+const uLo = (h: string) => `((((${h} >> 12) & 67108863)::DOUBLE + 0.5) / 67108864.0)`;
 
 // ---------- options ----------
 
@@ -125,83 +123,103 @@ const num = (x: number): string => {
   return x.toExponential(17);
 };
 
-function positionSql(region: SkyRegion, seed: number): { ra: string; dec: string } {
-  const u = (k: number) => uniformSql(seed, k);
+/** Stages turning uniforms `u_a`, `u_b` into `ra`, `dec` (each stage may use the previous one's columns). */
+function positionStages(region: SkyRegion): { theta: string; pos: string } {
   if ('radiusDeg' in region) {
-    // Uniform in the cap: sin^2(theta/2) uniform in [0, sin^2(r/2)], bearing uniform.
+    // Uniform in the cap: sin^2(theta/2) uniform in [0, sin^2(r/2)], bearing uniform; then the
+    // destination-point formula from the cone centre.
     const dec0 = (region.dec * Math.PI) / 180;
     const halfR = (region.radiusDeg * Math.PI) / 360;
-    const theta = `(2 * asin(sqrt(${u(1)}) * ${num(Math.sin(halfR))}))`;
-    const phi = `(2 * pi() * ${u(2)})`;
-    const sinDec = `(${num(Math.sin(dec0))} * cos(${theta}) + ${num(Math.cos(dec0))} * sin(${theta}) * cos(${phi}))`;
-    const dec = `degrees(asin(greatest(-1.0, least(1.0, ${sinDec}))))`;
-    const dra = `degrees(atan2(sin(${phi}) * sin(${theta}) * ${num(Math.cos(dec0))}, cos(${theta}) - ${num(Math.sin(dec0))} * ${sinDec}))`;
-    const ra = `(((${num(region.ra)} + ${dra}) % 360.0) + 360.0) % 360.0`;
-    return { ra, dec };
+    const sd0 = num(Math.sin(dec0));
+    const cd0 = num(Math.cos(dec0));
+    const theta = `2 * asin(sqrt(u_a) * ${num(Math.sin(halfR))}) AS theta, 2 * pi() * u_b AS phi`;
+    const sinDec = `greatest(-1.0, least(1.0, ${sd0} * cos(theta) + ${cd0} * sin(theta) * cos(phi)))`;
+    const pos =
+      `(((${num(region.ra)} + degrees(atan2(sin(phi) * sin(theta) * ${cd0}, cos(theta) - ${sd0} * ${sinDec}))) % 360.0) + 360.0) % 360.0 AS ra, ` +
+      `degrees(asin(${sinDec})) AS dec`;
+    return { theta, pos };
   }
   const width = boxRaWidth(region.raMin, region.raMax);
   const s0 = Math.sin((region.decMin * Math.PI) / 180);
   const s1 = Math.sin((region.decMax * Math.PI) / 180);
-  const ra = `(((${num(region.raMin)} + ${u(1)} * ${num(width)}) % 360.0) + 360.0) % 360.0`;
-  const dec = `greatest(${num(region.decMin)}, least(${num(region.decMax)}, degrees(asin(${num(s0)} + ${u(2)} * ${num(s1 - s0)}))))`;
-  return { ra, dec };
+  return {
+    theta: 'NULL AS theta, NULL AS phi',
+    pos:
+      `(((${num(region.raMin)} + u_a * ${num(width)}) % 360.0) + 360.0) % 360.0 AS ra, ` +
+      `greatest(${num(region.decMin)}, least(${num(region.decMax)}, degrees(asin(${num(s0)} + u_b * ${num(s1 - s0)})))) AS dec`,
+  };
 }
 
-/** The SELECT producing the catalog rows (exported for inspection and tests). */
+/** The SELECT producing the catalog rows (exported for inspection and benchmarks). */
 export function objectCatalogSql(o: CompiledObjectOptions): string {
   const s = o.seed;
-  const u = (k: number) => uniformSql(s, k);
-  const n = (k: number) => normalSql(s, k);
-  const pos = positionSql(o.region, s);
+  const { theta, pos } = positionStages(o.region);
   // r magnitude: number counts N(<m) ~ 10^(alpha m) between 16 and 27, steeper for galaxies.
   const rMag = (alpha: number, uu: string) =>
     `(log10(${num(10 ** (alpha * 16))} + ${uu} * ${num(10 ** (alpha * 27) - 10 ** (alpha * 16))}) / ${num(alpha)})`;
   // Noise is Gaussian in flux: relative sigma 0.2 at the 5-sigma depth.
   const relSigma = (band: (typeof OBJECT_BANDS)[number]) => `(0.2 * pow(10.0, 0.4 * (${band}_true - ${DEPTH_5SIGMA[band]})))`;
   const idBase = (BigInt((s >>> 0) % 1000) + 1n) * 1_000_000_000_000n;
+  // Hash streams: 1-2 position, 3-5 six 26-bit uniforms, 6-11 twelve normals.
+  const hashes = Array.from({ length: 11 }, (_, k) => `${hashSql(s, k + 1)} AS h${k + 1}`).join(', ');
+  const normals = Array.from({ length: 6 }, (_, k) => {
+    const h = `h${k + 6}`;
+    const r = `sqrt(-2.0 * ln(${uHi(h)}))`;
+    return `${r} * cos(2.0 * pi() * ${uLo(h)}) AS n${2 * k + 1}, ${r} * sin(2.0 * pi() * ${uLo(h)}) AS n${2 * k + 2}`;
+  }).join(',\n    ');
   return `
 WITH base AS (
   SELECT range AS i FROM range(${o.rows})
+), hashed AS (
+  SELECT i, ${hashes} FROM base
+), rnd AS (
+  SELECT i, ${u53('h1')} AS u_a, ${u53('h2')} AS u_b,
+    ${uHi('h3')} AS u_ext, ${uLo('h3')} AS zeta, ${uHi('h4')} AS u_mag,
+    ${uLo('h4')} AS u_edge, ${uHi('h5')} AS u_blend, ${uLo('h5')} AS u_centroid,
+    ${normals}
+  FROM hashed
+), angles AS (
+  SELECT *, ${theta} FROM rnd
 ), kind AS (
-  SELECT i, (${u(3)} < 0.7)::TINYINT AS extendedness, ${u(4)} AS zeta FROM base
+  SELECT *, ${pos}, (u_ext < 0.7)::TINYINT AS extendedness FROM angles
 ), colours AS (
   SELECT *,
-    CASE WHEN extendedness = 1 THEN ${rMag(0.35, u(5))} ELSE ${rMag(0.15, u(5))} END AS r_true,
-    CASE WHEN extendedness = 1 THEN 0.4 + 0.8 * zeta + 0.15 * ${n(1)}
-         ELSE greatest(-0.3, least(1.6, 0.7 + 0.35 * ${n(1)})) END AS gr
+    CASE WHEN extendedness = 1 THEN ${rMag(0.35, 'u_mag')} ELSE ${rMag(0.15, 'u_mag')} END AS r_true,
+    CASE WHEN extendedness = 1 THEN 0.4 + 0.8 * zeta + 0.15 * n1
+         ELSE greatest(-0.3, least(1.6, 0.7 + 0.35 * n1)) END AS gr
   FROM kind
 ), colours2 AS (
   SELECT *,
-    CASE WHEN extendedness = 1 THEN 0.8 + 0.8 * gr + 0.25 * ${n(2)} ELSE 0.9 + 1.1 * gr + 0.15 * ${n(2)} END AS ug,
-    CASE WHEN extendedness = 1 THEN 0.2 + 0.4 * zeta + 0.1 * ${n(3)}
-         ELSE 0.45 * gr - 0.05 + 3.0 * greatest(0.0, gr - 1.3) + 0.05 * ${n(3)} END AS ri
+    CASE WHEN extendedness = 1 THEN 0.8 + 0.8 * gr + 0.25 * n2 ELSE 0.9 + 1.1 * gr + 0.15 * n2 END AS ug,
+    CASE WHEN extendedness = 1 THEN 0.2 + 0.4 * zeta + 0.1 * n3
+         ELSE 0.45 * gr - 0.05 + 3.0 * greatest(0.0, gr - 1.3) + 0.05 * n3 END AS ri
   FROM colours
 ), truth AS (
   SELECT *,
     r_true + gr AS g_true,
     r_true + gr + ug AS u_true,
     r_true - ri AS i_true,
-    r_true - ri - (CASE WHEN extendedness = 1 THEN 0.15 + 0.3 * zeta + 0.08 * ${n(4)} ELSE 0.45 * ri + 0.02 * ${n(4)} END) AS z_true
+    r_true - ri - (CASE WHEN extendedness = 1 THEN 0.15 + 0.3 * zeta + 0.08 * n4 ELSE 0.45 * ri + 0.02 * n4 END) AS z_true
   FROM colours2
 ), truth2 AS (
-  SELECT *, z_true - (CASE WHEN extendedness = 1 THEN 0.1 + 0.1 * ${n(5)} ELSE 0.25 * (i_true - z_true) + 0.02 * ${n(5)} END) AS y_true
+  SELECT *, z_true - (CASE WHEN extendedness = 1 THEN 0.1 + 0.1 * n5 ELSE 0.25 * (i_true - z_true) + 0.02 * n5 END) AS y_true
   FROM truth
 ), noisy AS (
   SELECT *,
-    ${OBJECT_BANDS.map((b, k) => `${relSigma(b)} AS ${b}_sig, 1.0 + ${relSigma(b)} * ${n(10 + k)} AS ${b}_flux`).join(',\n    ')}
+    ${OBJECT_BANDS.map((b, k) => `${relSigma(b)} AS ${b}_sig, 1.0 + ${relSigma(b)} * n${6 + k} AS ${b}_flux`).join(',\n    ')}
   FROM truth2
 )
 SELECT
   (${idBase} + i)::BIGINT AS objectId,
-  ${pos.ra} AS ra,
-  ${pos.dec} AS dec,
+  ra,
+  dec,
   ${OBJECT_BANDS.map((b) => `(CASE WHEN ${b}_flux > 0 THEN ${b}_true - 2.5 * log10(${b}_flux) END)::FLOAT AS ${b}_mag`).join(',\n  ')},
   ${OBJECT_BANDS.map((b) => `(CASE WHEN ${b}_flux > 0 THEN sqrt(0.005 * 0.005 + pow(1.0857 * ${b}_sig / ${b}_flux, 2)) END)::FLOAT AS ${b}_magErr`).join(',\n  ')},
   extendedness,
   ((CASE WHEN extendedness = 0 AND r_true < 17.0 THEN ${OBJECT_FLAGS.saturated} ELSE 0 END)
-   + (CASE WHEN ${u(6)} < 0.01 THEN ${OBJECT_FLAGS.edge} ELSE 0 END)
-   + (CASE WHEN ${u(7)} < 0.03 + 0.05 * extendedness THEN ${OBJECT_FLAGS.blended} ELSE 0 END)
-   + (CASE WHEN ${u(8)} < 0.005 THEN ${OBJECT_FLAGS.badCentroid} ELSE 0 END))::INTEGER AS flags
+   + (CASE WHEN u_edge < 0.01 THEN ${OBJECT_FLAGS.edge} ELSE 0 END)
+   + (CASE WHEN u_blend < 0.03 + 0.05 * extendedness THEN ${OBJECT_FLAGS.blended} ELSE 0 END)
+   + (CASE WHEN u_centroid < 0.005 THEN ${OBJECT_FLAGS.badCentroid} ELSE 0 END))::INTEGER AS flags
 FROM noisy`;
 }
 

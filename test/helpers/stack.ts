@@ -32,7 +32,7 @@ export async function startStack(o: { workers?: number; worker?: WorkerOptions; 
     connections.push(nc);
     return nc;
   };
-  const coordinator = await Coordinator.create({ nc: await conn() }, { outputRoot: join(dir, 'out'), flushMs: 20, ...o.coordinator });
+  const coordinator = await Coordinator.create({ nc: await conn(), service: { operators: ['ops'] } }, { outputRoot: join(dir, 'out'), flushMs: 20, ...o.coordinator });
   void coordinator.run();
   const workers: WorkerDaemon[] = [];
   const addWorker = async (wo: WorkerOptions = {}) => {

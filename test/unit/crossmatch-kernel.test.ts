@@ -96,16 +96,16 @@ describe('crossmatch kernel vs brute force', () => {
       const d = 89.99 + 0.01 * r();
       return [360 * r(), north ? d : -d];
     });
-  const poleL = pole(800);
-  const poleR = pole(2500);
+  const poleL = pole(500);
+  const poleR = pole(1500);
   // straddling RA = 0/360 at several declinations, with near-duplicates across the seam
   const seam = (n: number): SkyPoints =>
     points(n, () => {
       const dec = [0, 45, -70, 85][Math.floor(r() * 4)]! + (r() - 0.5) * 0.02;
       return [wrapRa((r() - 0.5) * 0.04), dec];
     });
-  const seamL = seam(1000);
-  const seamR = seam(3000);
+  const seamL = seam(600);
+  const seamR = seam(2000);
   // right catalog with exact duplicate positions: ties must go to the lower right row
   const dupR = points(600, (i) => (i < 300 ? [10 + (i % 50) * 1e-4, 20] : [10 + ((i - 300) % 50) * 1e-4, 20]));
   const dupL = points(200, () => [10 + r() * 0.005, 20 + (r() - 0.5) * 1e-4]);

@@ -8,6 +8,7 @@ import {
   FitsSectionError,
   FitsHduNotFoundError,
   FitsFormatError,
+  FitsAbortError,
   encodeHeader,
   formatCard,
   parseHeaderCards,
@@ -141,6 +142,17 @@ describe('readFitsSection', () => {
     const part = await readFitsSection(join(dir, 'mef.fits'), 3, { x0: 3, y0: 4, width: 5, height: 6 }, { plane: 1 });
     expect(part.data).toBeInstanceOf(Float64Array);
     expect(Array.from(part.data)).toEqual(slice((full?.data as Float64Array).subarray(W * H), W, 3, 4, 5, 6));
+  });
+
+  it('honours an AbortSignal and reports progress', async () => {
+    const ac = new AbortController();
+    ac.abort();
+    await expect(readFits(join(dir, 'mef.fits'), { signal: ac.signal })).rejects.toBeInstanceOf(FitsAbortError);
+    const seen: [number, number][] = [];
+    await readFits(join(dir, 'mef.fits'), { onProgress: (d, t) => seen.push([d, t]) });
+    expect(seen.length).toBeGreaterThan(0);
+    const last = seen[seen.length - 1] as [number, number];
+    expect(last[0]).toBe(last[1]);
   });
 
   it('refuses sections outside the image and unknown HDUs', async () => {

@@ -160,8 +160,11 @@ describe('writeFits / readFits round trip', () => {
     // in-memory encode/parse gives the same bytes and values
     const buf = fitsToBuffer(calexpHdus());
     expect(buf.length % 2880).toBe(0);
+    const copy = Buffer.from(buf);
     const again = await parseFits(buf);
     expect(again[1]?.data).toEqual(hdus[1]?.data);
+    // the caller's buffer is not byte-swapped under its feet
+    expect(buf.equals(copy)).toBe(true);
   });
 
   it('refuses bad input with FitsWriteError and leaves no file behind', async () => {

@@ -120,7 +120,7 @@ describe('mesh background', () => {
 });
 
 describe('LSB-preserving background', () => {
-  const w = 1024;
+  const w = 768;
   const s = makeSyntheticImage({ width: w, height: w, seed: 3 });
   const region = lsbRegion(s.trueLsb);
 

@@ -108,7 +108,7 @@ describe('injectionRecovery', () => {
   it('gives full completeness for bright stars, falling at the faint end, with unbiased fluxes', () => {
     const w = 512;
     const psf: PsfModel = { kind: 'moffat', fwhm: 3.5, beta: 3.5 };
-    const images = [1, 2].map((seed) => {
+    const images = [1].map((seed) => {
       const s = makeSyntheticImage({ width: w, height: w, seed, withLsbGalaxy: false, nStars: 30, nGalaxies: 15, psf });
       return { image: s.image, wcs: wcsFor(w, w), zeroPoint: s.zeroPoint, gain: 1 };
     });
@@ -122,7 +122,7 @@ describe('injectionRecovery', () => {
     // Mag 20 is S/N ~ 9 in these images (zero point 28, 32 ADU noise), mag 22 ~ 1.5.
     const res = injectionRecovery(images, sources, { psf, magBins: [16, 18, 20, 21, 22, 24], poisson: true });
     const [b16, b18, b20, , b22] = res.bins;
-    expect(b16!.nInjected).toBeGreaterThan(40);
+    expect(b16!.nInjected).toBeGreaterThan(25);
     expect(b16!.completeness).toBeGreaterThan(0.9);
     expect(b18!.completeness).toBeGreaterThan(0.9);
     expect(b20!.completeness).toBeGreaterThan(0.6);

@@ -17,14 +17,14 @@ describe('synthetic Object catalog', () => {
   const box = { raMin: 330, raMax: 20, decMin: -35, decMax: 5 }; // wraps RA = 0
   let a: HatsCatalog;
   beforeAll(async () => {
-    a = await generateObjectCatalog(join(tmp, 'a'), { rows: 30_000, seed: 7, region: box, maxRowsPerPartition: 5000 });
+    a = await generateObjectCatalog(join(tmp, 'a'), { rows: 20_000, seed: 7, region: box, maxRowsPerPartition: 5000 });
   });
 
   it('has the requested rows, unique objectIds and the Rubin-like columns', async () => {
-    expect(a.totalRows).toBe(30_000);
+    expect(a.totalRows).toBe(20_000);
     expect(a.partitions.length).toBeGreaterThan(1);
     const [row] = await q(`SELECT count(*), count(DISTINCT objectId) FROM ${leaves(a)}`);
-    expect(row!.map(Number)).toEqual([30_000, 30_000]);
+    expect(row!.map(Number)).toEqual([20_000, 20_000]);
     const schema = await q(`SELECT name, type FROM parquet_schema('${a.partitions[0]!.files[0]}') WHERE name <> 'duckdb_schema'`);
     const bands = ['u', 'g', 'r', 'i', 'z', 'y'];
     expect(schema.map((r) => r[0])).toEqual([
@@ -51,7 +51,7 @@ describe('synthetic Object catalog', () => {
     expect(minRa).toBeGreaterThanOrEqual(0);
     expect(maxRa).toBeLessThan(360);
     // RA uniform: 30 of the 50 degrees lie west of 0h.
-    const n = 30_000;
+    const n = 20_000;
     const pWest = 30 / 50;
     expect(Math.abs(west - n * pWest)).toBeLessThan(5 * Math.sqrt(n * pWest * (1 - pWest)));
     // Dec area-weighted: P(dec > -15) = (sin 5 - sin -15) / (sin 5 - sin -35).
@@ -72,7 +72,7 @@ describe('synthetic Object catalog', () => {
     expect(ext).toBeGreaterThan(0.6);
     expect(ext).toBeLessThan(0.8);
     expect(flagged).toBeGreaterThan(0);
-    expect(flagged).toBeLessThan(30_000 * 0.2);
+    expect(flagged).toBeLessThan(20_000 * 0.2);
     expect(badExt).toBe(0);
     expect(rNull).toBe(0);
     // median error per 1-mag bin rises with magnitude in every band
@@ -91,7 +91,7 @@ describe('synthetic Object catalog', () => {
   });
 
   it('is deterministic for a seed and differs between seeds', async () => {
-    const b = await generateObjectCatalog(join(tmp, 'b'), { rows: 30_000, seed: 7, region: box, maxRowsPerPartition: 5000 });
+    const b = await generateObjectCatalog(join(tmp, 'b'), { rows: 20_000, seed: 7, region: box, maxRowsPerPartition: 5000 });
     expect(b.partitions).toEqual(a.partitions.map((p) => ({ ...p, files: p.files.map((f) => f.replace(join(tmp, 'a'), join(tmp, 'b'))) })));
     const [diff] = await q(
       `SELECT (SELECT count(*) FROM (SELECT * FROM ${leaves(a)} EXCEPT ALL SELECT * FROM ${leaves(b)})),
@@ -106,7 +106,7 @@ describe('synthetic Object catalog', () => {
   });
 
   it('fills a cone uniformly and stays inside it', async () => {
-    const cone = await generateObjectCatalog(join(tmp, 'cone'), { rows: 20_000, seed: 3, region: { ra: 1, dec: 60, radiusDeg: 4 } });
+    const cone = await generateObjectCatalog(join(tmp, 'cone'), { rows: 10_000, seed: 3, region: { ra: 1, dec: 60, radiusDeg: 4 } });
     const [row] = await q(
       `WITH d AS (SELECT degrees(2 * asin(sqrt(pow(sin(radians(dec - 60) / 2), 2) + cos(radians(dec)) * cos(radians(60)) * pow(sin(radians(ra - 1) / 2), 2)))) AS sep
                   FROM ${leaves(cone)})
@@ -115,7 +115,7 @@ describe('synthetic Object catalog', () => {
     expect(Number(row![0])).toBeLessThanOrEqual(4 + 1e-9);
     // area inside half the radius: (1 - cos 2) / (1 - cos 4) ~ 0.2501
     const p = (1 - Math.cos((2 * Math.PI) / 180)) / (1 - Math.cos((4 * Math.PI) / 180));
-    expect(Math.abs(Number(row![1]) - 20_000 * p)).toBeLessThan(5 * Math.sqrt(20_000 * p * (1 - p)));
+    expect(Math.abs(Number(row![1]) - 10_000 * p)).toBeLessThan(5 * Math.sqrt(10_000 * p * (1 - p)));
   });
 
   it('covers the whole sky by default', async () => {

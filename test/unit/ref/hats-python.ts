@@ -15,11 +15,13 @@ export const HATS_DATA_SKIP = `skipped when ${HATS_DATA} is absent`;
 export const PYTHON = '/usr/bin/python3';
 
 const moduleCache = new Map<string, boolean>();
-/** True when /usr/bin/python3 exists and can import `mod`. */
+/** True when /usr/bin/python3 exists and has the module `mod` installed. */
 export function pythonHas(mod: string): boolean {
   let ok = moduleCache.get(mod);
   if (ok === undefined) {
-    ok = existsSync(PYTHON) && spawnSync(PYTHON, ['-c', `import ${mod}`], { stdio: 'ignore' }).status === 0;
+    // find_spec locates the package without importing it (importing healpy costs seconds)
+    const code = `import importlib.util, sys; sys.exit(0 if importlib.util.find_spec(${JSON.stringify(mod)}) else 1)`;
+    ok = existsSync(PYTHON) && spawnSync(PYTHON, ['-c', code], { stdio: 'ignore' }).status === 0;
     moduleCache.set(mod, ok);
   }
   return ok;

@@ -4,8 +4,8 @@ Usage: /usr/bin/python3 imaging_background.py IN.f32 WIDTH HEIGHT OUTDIR [--box 
            [--methods sep,photutils] [--mask MASK.u8] [--repeat 1]
 Reads a raw little-endian float32 image (row-major, HEIGHT rows of WIDTH pixels), runs each
 method with the same box and filter sizes, writes OUTDIR/<method>_back.f32 and
-OUTDIR/<method>_rms.f32, and prints one JSON line per method with the best time (seconds)
-over --repeat runs, measured inside Python (file I/O excluded).
+OUTDIR/<method>_rms.f32, and prints one JSON line per method with the best wall time (seconds) and best
+process CPU time (cpuSeconds) over --repeat runs, measured inside Python (file I/O excluded).
 """
 import argparse
 import json
@@ -53,14 +53,18 @@ def main():
     for method in a.methods.split(","):
         fn = {"sep": run_sep, "photutils": run_photutils}[method]
         best = None
+        best_cpu = None
         for _ in range(max(1, a.repeat)):
+            c0 = time.process_time()
             t0 = time.perf_counter()
             back, rms, extra = fn(data, mask, a.box, a.filter)
             dt = time.perf_counter() - t0
+            dc = time.process_time() - c0
             best = dt if best is None else min(best, dt)
+            best_cpu = dc if best_cpu is None else min(best_cpu, dc)
         np.asarray(back, dtype="<f4").tofile(os.path.join(a.outdir, method + "_back.f32"))
         np.asarray(rms, dtype="<f4").tofile(os.path.join(a.outdir, method + "_rms.f32"))
-        print(json.dumps({"method": method, "seconds": best, **extra}))
+        print(json.dumps({"method": method, "seconds": best, "cpuSeconds": best_cpu, **extra}))
         sys.stdout.flush()
 
 

@@ -1,0 +1,284 @@
+/**
+ * The ledger as a flat table for pandas / DuckDB / spreadsheet users: one row
+ * per charge (a task attempt) and one row per other entry (job accepted or
+ * closed, quota or share set), columns null where they do not apply.
+ *
+ * Parquet and CSV go through DuckDB: the rows are streamed to a temporary
+ * NDJSON file and `COPY (SELECT ... FROM read_json(...)) TO` turns it into the
+ * output with an explicit schema (so an empty ledger still has typed columns).
+ * Every format is written to a temporary name next to the output and renamed
+ * into place at the end, so a failed export leaves no half-written file.
+ */
+import { once } from 'node:events';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { mkdtemp, rename, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import type { LedgerRecord } from './replay.js';
+
+export type LedgerExportFormat = 'parquet' | 'csv' | 'ndjson';
+export const LEDGER_EXPORT_FORMATS: readonly LedgerExportFormat[] = ['parquet', 'csv', 'ndjson'];
+
+/** An export that could not be written (bad format, I/O or DuckDB failure); carries the output path. */
+export class LedgerExportError extends Error {
+  override name = 'LedgerExportError';
+  constructor(
+    message: string,
+    readonly path: string,
+    readonly format: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export interface LedgerExportOptions {
+  /** @default inferred from the file extension (.parquet, .csv, .ndjson/.jsonl), else parquet */
+  format?: LedgerExportFormat;
+  /** Parquet compression @default 'zstd' */
+  compression?: 'zstd' | 'snappy' | 'gzip' | 'uncompressed';
+  /** only records with server time >= from (ms) */
+  from?: number;
+  /** only records with server time < to (ms) */
+  to?: number;
+  /** checked between records */
+  signal?: AbortSignal;
+  /** called every 10,000 rows and at the end with (rows written so far, records read so far) */
+  onProgress?: (rows: number, records: number) => void;
+  /** directory for the temporary NDJSON @default os.tmpdir() */
+  tmpDir?: string;
+}
+
+/** Column name → DuckDB type, in output order. */
+export const LEDGER_EXPORT_COLUMNS = {
+  seq: 'BIGINT',
+  time_ms: 'BIGINT',
+  subject: 'VARCHAR',
+  ts: 'VARCHAR',
+  kind: 'VARCHAR',
+  group: 'VARCHAR',
+  user: 'VARCHAR',
+  actor: 'VARCHAR',
+  job_id: 'VARCHAR',
+  charge_index: 'INTEGER',
+  task_id: 'VARCHAR',
+  attempt: 'INTEGER',
+  outcome: 'VARCHAR',
+  cpu_seconds: 'DOUBLE',
+  gpu_seconds: 'DOUBLE',
+  wall_seconds: 'DOUBLE',
+  allocated_cores: 'DOUBLE',
+  core_seconds: 'DOUBLE',
+  peak_rss_bytes: 'BIGINT',
+  bytes_read: 'BIGINT',
+  bytes_written: 'BIGINT',
+  worker: 'VARCHAR',
+  host: 'VARCHAR',
+  code_version: 'VARCHAR',
+  git_commit: 'VARCHAR',
+  executor_kind: 'VARCHAR',
+  started_at: 'VARCHAR',
+  ended_at: 'VARCHAR',
+  inputs: 'INTEGER',
+  outputs: 'INTEGER',
+  job_kind: 'VARCHAR',
+  job_name: 'VARCHAR',
+  tasks: 'INTEGER',
+  state: 'VARCHAR',
+  done: 'INTEGER',
+  failed: 'INTEGER',
+  scope: 'VARCHAR',
+  share: 'DOUBLE',
+  quota_cpu_hours: 'DOUBLE',
+  quota_gpu_hours: 'DOUBLE',
+  quota_max_concurrent: 'DOUBLE',
+  quota_stored_bytes: 'DOUBLE',
+  /** quota.set: the limits object; job.accepted: the spec; job.closed: the outputs (JSON text) */
+  detail_json: 'VARCHAR',
+} as const;
+export type LedgerExportColumn = keyof typeof LEDGER_EXPORT_COLUMNS;
+export type LedgerExportRow = Partial<Record<LedgerExportColumn, string | number | null>>;
+
+const COLUMN_NAMES = Object.keys(LEDGER_EXPORT_COLUMNS) as LedgerExportColumn[];
+
+const int = (n: number) => Math.round(n);
+
+/** The rows one ledger record becomes: a row per charge for task.charged, else one row. */
+export function ledgerRows(r: LedgerRecord): LedgerExportRow[] {
+  const e = r.entry;
+  const base: LedgerExportRow = { seq: r.seq, time_ms: r.time, subject: r.subject, ts: e.ts, kind: e.kind, group: e.group, user: e.user, actor: e.actor };
+  switch (e.kind) {
+    case 'task.charged':
+      return e.charges.map((c, i) => {
+        const u = c.usage;
+        const p = c.provenance;
+        return {
+          ...base,
+          job_id: c.jobId,
+          charge_index: i,
+          task_id: c.taskId,
+          attempt: c.attempt,
+          outcome: c.outcome,
+          cpu_seconds: u.cpuSeconds,
+          gpu_seconds: u.gpuSeconds,
+          wall_seconds: u.wallSeconds,
+          allocated_cores: u.allocatedCores ?? null,
+          core_seconds: u.wallSeconds * (u.allocatedCores ?? 1),
+          peak_rss_bytes: int(u.peakRssBytes),
+          bytes_read: int(u.bytesRead),
+          bytes_written: int(u.bytesWritten),
+          worker: p.worker.id,
+          host: p.worker.host,
+          code_version: p.code.ubatchVersion,
+          git_commit: p.code.gitCommit,
+          executor_kind: p.code.kind,
+          started_at: p.startedAt,
+          ended_at: p.endedAt,
+          inputs: p.inputs.length,
+          outputs: p.outputs.length,
+        };
+      });
+    case 'job.accepted':
+      return [{ ...base, job_id: e.jobId, job_kind: e.jobKind, job_name: e.name ?? null, tasks: e.tasks, detail_json: e.spec === undefined ? null : JSON.stringify(e.spec) }];
+    case 'job.closed':
+      return [{ ...base, job_id: e.jobId, state: e.state, done: e.done, failed: e.failed, outputs: e.outputs.length, detail_json: JSON.stringify(e.outputs) }];
+    case 'quota.set':
+      return [
+        {
+          ...base,
+          scope: e.scope,
+          quota_cpu_hours: e.limits['cpu_hours'] ?? null,
+          quota_gpu_hours: e.limits['gpu_hours'] ?? null,
+          quota_max_concurrent: e.limits['max_concurrent'] ?? null,
+          quota_stored_bytes: e.limits['stored_bytes'] ?? null,
+          detail_json: JSON.stringify(e.limits),
+        },
+      ];
+    case 'share.set':
+      return [{ ...base, scope: e.scope, share: e.share }];
+    default: {
+      // a kind this version does not know: keep the row, with what every entry has
+      const other = e as { kind: string };
+      return [{ ...base, kind: other.kind, detail_json: JSON.stringify(other) }];
+    }
+  }
+}
+
+/** The format an output path asks for, by extension; undefined when it does not say. */
+export function formatFromPath(path: string): LedgerExportFormat | undefined {
+  const p = path.toLowerCase();
+  if (p.endsWith('.parquet') || p.endsWith('.pq')) return 'parquet';
+  if (p.endsWith('.csv')) return 'csv';
+  if (p.endsWith('.ndjson') || p.endsWith('.jsonl') || p.endsWith('.json')) return 'ndjson';
+  return undefined;
+}
+
+function sqlString(s: string): string {
+  return `'${s.replaceAll("'", "''")}'`;
+}
+function sqlIdent(s: string): string {
+  return `"${s.replaceAll('"', '""')}"`;
+}
+
+async function writeChunk(ws: WriteStream, chunk: string): Promise<void> {
+  if (!ws.write(chunk)) await once(ws, 'drain');
+}
+
+async function closeStream(ws: WriteStream): Promise<void> {
+  await new Promise<void>((res, rej) => ws.end((err?: Error | null) => (err ? rej(err) : res())));
+}
+
+/** Streams `records` as NDJSON rows (one JSON object per row, every column present) into `file`. */
+async function writeNdjson(records: AsyncIterable<LedgerRecord> | Iterable<LedgerRecord>, file: string, o: LedgerExportOptions): Promise<{ rows: number; records: number }> {
+  const ws = createWriteStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });
+  const failed = new Promise<never>((_, rej) => ws.once('error', rej));
+  failed.catch(() => undefined);
+  let rows = 0;
+  let count = 0;
+  let buf = '';
+  const from = o.from ?? -Infinity;
+  const to = o.to ?? Infinity;
+  try {
+    for await (const r of records) {
+      o.signal?.throwIfAborted();
+      count++;
+      if (r.time < from || r.time >= to) continue;
+      for (const row of ledgerRows(r)) {
+        // every column, null where n/a, in a fixed order: a stable schema for line readers
+        let line = '{';
+        for (let i = 0; i < COLUMN_NAMES.length; i++) {
+          const c = COLUMN_NAMES[i] as LedgerExportColumn;
+          const v = row[c];
+          line += `${i === 0 ? '' : ','}"${c}":${v === undefined || v === null ? 'null' : typeof v === 'number' ? (Number.isFinite(v) ? String(v) : 'null') : JSON.stringify(v)}`;
+        }
+        buf += `${line}}\n`;
+        rows++;
+        if (rows % 10_000 === 0) o.onProgress?.(rows, count);
+      }
+      if (buf.length >= 1 << 20) {
+        await Promise.race([writeChunk(ws, buf), failed]);
+        buf = '';
+      }
+    }
+    if (buf.length > 0) await Promise.race([writeChunk(ws, buf), failed]);
+    await Promise.race([closeStream(ws), failed]);
+  } catch (err) {
+    ws.destroy();
+    throw err;
+  }
+  o.onProgress?.(rows, count);
+  return { rows, records: count };
+}
+
+/**
+ * Writes the ledger to `path` as Parquet, CSV or NDJSON (see {@link LEDGER_EXPORT_COLUMNS}).
+ * Resolves with the number of rows written.
+ */
+export async function exportLedger(records: AsyncIterable<LedgerRecord> | Iterable<LedgerRecord>, path: string, opts: LedgerExportOptions = {}): Promise<{ rows: number; records: number; bytes: number; format: LedgerExportFormat }> {
+  const out = resolve(path);
+  const format = opts.format ?? formatFromPath(out) ?? 'parquet';
+  if (!LEDGER_EXPORT_FORMATS.includes(format)) throw new LedgerExportError(`unknown export format ${JSON.stringify(format)}; use one of ${LEDGER_EXPORT_FORMATS.join(', ')}`, out, String(format));
+  const partial = join(dirname(out), `.${basename(out)}.${process.pid}.${Date.now()}.partial`);
+  let scratch: string | undefined;
+  try {
+    let written: { rows: number; records: number };
+    if (format === 'ndjson') {
+      written = await writeNdjson(records, partial, opts);
+    } else {
+      scratch = await mkdtemp(join(opts.tmpDir ?? tmpdir(), 'ubatch-ledger-export-'));
+      const ndjson = join(scratch, 'ledger.ndjson');
+      written = await writeNdjson(records, ndjson, opts);
+      opts.signal?.throwIfAborted();
+      const columns = `{${COLUMN_NAMES.map((c) => `${sqlString(c)}: ${sqlString(LEDGER_EXPORT_COLUMNS[c])}`).join(', ')}}`;
+      const select = `SELECT ${COLUMN_NAMES.map((c) => (c === 'time_ms' ? `${sqlIdent(c)}, epoch_ms(${sqlIdent(c)}) AS "time"` : sqlIdent(c))).join(', ')} FROM read_json(${sqlString(ndjson)}, format = 'newline_delimited', columns = ${columns}, maximum_object_size = 268435456)`;
+      const to = format === 'parquet' ? `(FORMAT parquet, COMPRESSION ${opts.compression ?? 'zstd'})` : `(FORMAT csv, HEADER true)`;
+      const db = await DuckDBInstance.create(':memory:', { temp_directory: scratch });
+      try {
+        const conn = await db.connect();
+        try {
+          await conn.run(`COPY (${select}) TO ${sqlString(partial)} ${to}`);
+        } finally {
+          conn.closeSync();
+        }
+      } finally {
+        db.closeSync();
+      }
+    }
+    await rename(partial, out);
+    const bytes = (await stat(out)).size;
+    return { rows: written.rows, records: written.records, bytes, format };
+  } catch (err) {
+    await rm(partial, { force: true }).catch(() => undefined); // best effort: the error below is what matters
+    if (err instanceof LedgerExportError || (err instanceof Error && err.name === 'AbortError')) throw err;
+    throw new LedgerExportError(`exporting the ledger as ${format} to ${out} failed: ${err instanceof Error ? err.message : String(err)}`, out, format, { cause: err });
+  } finally {
+    if (scratch) await rm(scratch, { recursive: true, force: true }).catch(() => undefined); // a leftover temp dir is harmless
+  }
+}
+
+/** The ledger as Parquet (one row per charge, one per other entry). */
+export async function exportLedgerParquet(records: AsyncIterable<LedgerRecord> | Iterable<LedgerRecord>, path: string, opts: Omit<LedgerExportOptions, 'format'> = {}): Promise<{ rows: number }> {
+  const r = await exportLedger(records, path, { ...opts, format: 'parquet' });
+  return { rows: r.rows };
+}
