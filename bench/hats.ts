@@ -33,13 +33,25 @@ const python = process.env.HATS_PYTHON ?? '/usr/bin/python3';
 interface Measure {
   what: string;
   ms: number[];
+  cpuMs?: number[];
 }
 const results: Measure[] = [];
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
-function emit(what: string, ms: number[], extra: Record<string, unknown> = {}): void {
-  results.push({ what, ms });
-  console.log(JSON.stringify({ bench: 'hats', what, rows, median_ms: Math.round(median(ms)), runs_ms: ms.map(Math.round), load: loadavg()[0], ...extra }));
+function emit(what: string, ms: number[], extra: Record<string, unknown> = {}, cpuMs?: number[]): void {
+  results.push(cpuMs ? { what, ms, cpuMs } : { what, ms });
+  const cpu = cpuMs ? { median_cpu_ms: Math.round(median(cpuMs)), runs_cpu_ms: cpuMs.map(Math.round) } : {};
+  console.log(JSON.stringify({ bench: 'hats', what, rows, median_ms: Math.round(median(ms)), runs_ms: ms.map(Math.round), ...cpu, load: loadavg()[0], ...extra }));
+}
+
+/** Wall and process CPU time (user + system, all DuckDB threads included) of `fn`. */
+async function timed(fn: () => Promise<unknown>): Promise<{ ms: number; cpuMs: number }> {
+  const c0 = process.cpuUsage();
+  const t = performance.now();
+  await fn();
+  const ms = performance.now() - t;
+  const c = process.cpuUsage(c0);
+  return { ms, cpuMs: (c.user + c.system) / 1000 };
 }
 
 async function main(): Promise<void> {
@@ -47,27 +59,31 @@ async function main(): Promise<void> {
   try {
     // 1. generate + write as HATS (ours)
     const gen: number[] = [];
+    const genCpu: number[] = [];
     let partitions = 0;
     for (let i = 0; i < repeat; i++) {
       const out = join(dir, `obj${i}`);
-      const t = performance.now();
-      const cat = await generateObjectCatalog(out, { rows, seed: 42, maxRowsPerPartition: maxRows });
-      gen.push(performance.now() - t);
-      partitions = cat.partitions.length;
-      if (cat.totalRows !== rows) throw new Error(`generated ${cat.totalRows} rows, wanted ${rows}`);
+      const r = await timed(async () => {
+        const cat = await generateObjectCatalog(out, { rows, seed: 42, maxRowsPerPartition: maxRows });
+        partitions = cat.partitions.length;
+        if (cat.totalRows !== rows) throw new Error(`generated ${cat.totalRows} rows, wanted ${rows}`);
+      });
+      gen.push(r.ms);
+      genCpu.push(r.cpuMs);
       if (i > 0) rmSync(out, { recursive: true });
     }
-    emit('generateObjectCatalog (HATS, zstd)', gen, { partitions, max_rows_per_partition: maxRows });
+    emit('generateObjectCatalog (HATS, zstd)', gen, { partitions, max_rows_per_partition: maxRows }, genCpu);
 
     // 2. reference: same SELECT straight to one Parquet file
     const sql = objectCatalogSql(compileObjectCatalogOptions({ rows, seed: 42 }));
     const flat: number[] = [];
+    const flatCpu: number[] = [];
     for (let i = 0; i < repeat; i++) {
-      const t = performance.now();
-      await withDuck((c) => c.run(`COPY (${sql}) TO '${join(dir, 'flat.parquet')}' (FORMAT parquet, COMPRESSION zstd)`));
-      flat.push(performance.now() - t);
+      const r = await timed(() => withDuck((c) => c.run(`COPY (${sql}) TO '${join(dir, 'flat.parquet')}' (FORMAT parquet, COMPRESSION zstd)`)));
+      flat.push(r.ms);
+      flatCpu.push(r.cpuMs);
     }
-    emit('reference: DuckDB COPY of the same SELECT to one Parquet file', flat);
+    emit('reference: DuckDB COPY of the same SELECT to one Parquet file', flat, {}, flatCpu);
 
     // 3. _healpix_29: our DuckDB scalar function vs healpy on the same positions
     const radec = join(dir, 'radec.parquet');
@@ -120,8 +136,13 @@ async function main(): Promise<void> {
 
   const by = (w: string) => median(results.find((r) => r.what.startsWith(w))?.ms ?? [NaN]);
   console.log(`\nHATS benchmark, ${rows.toLocaleString()} rows, ${cpus().length} CPUs, load ${loadavg()[0]?.toFixed(1)}`);
-  for (const r of results) console.log(`  ${r.what.padEnd(78)} ${median(r.ms).toFixed(0).padStart(7)} ms`);
-  console.log(`  ratio generate-as-HATS / plain COPY:            ${(by('generateObjectCatalog') / by('reference: DuckDB COPY')).toFixed(2)}`);
+  for (const r of results) {
+    const cpu = r.cpuMs ? `  (CPU ${median(r.cpuMs).toFixed(0)} ms)` : '';
+    console.log(`  ${r.what.padEnd(78)} ${median(r.ms).toFixed(0).padStart(7)} ms${cpu}`);
+  }
+  const cpuBy = (w: string) => median(results.find((r) => r.what.startsWith(w))?.cpuMs ?? [NaN]);
+  console.log(`  ratio generate-as-HATS / plain COPY (wall):     ${(by('generateObjectCatalog') / by('reference: DuckDB COPY')).toFixed(2)}`);
+  console.log(`  ratio generate-as-HATS / plain COPY (CPU):      ${(cpuBy('generateObjectCatalog') / cpuBy('reference: DuckDB COPY')).toFixed(2)}`);
   console.log(`  ratio hats_healpix29 / healpy ang2pix(2**29):   ${(by('_healpix_29') / by('reference: healpy')).toFixed(2)}`);
 }
 

@@ -91,7 +91,7 @@ export class Coordinator {
     this.mgr.waitLedger = (seq) => this.follower!.waitFor(seq);
     await this.mgr.load();
     this.svc = await startApiService(this.deps.nc, this.mgr, this.log, this.metrics, this.deps.service);
-    await this.topo.jsm.consumers.add(Streams.results, { durable_name: RESULTS_CONSUMER, ack_policy: AckPolicy.Explicit, ack_wait: 120_000_000_000, max_deliver: -1, max_ack_pending: 100_000 });
+    await this.topo.jsm.consumers.add(Streams.results, { durable_name: RESULTS_CONSUMER, ack_policy: AckPolicy.Explicit, ack_wait: 10_000_000_000, max_deliver: -1, max_ack_pending: 100_000 });
     const consumer = await jetstream(this.deps.nc).consumers.get(Streams.results, RESULTS_CONSUMER);
     this.results = await consumer.consume({ max_messages: 512 });
     void this.foldLoop(this.results);

@@ -241,7 +241,7 @@ export interface ReportChecks {
   /** the same summed over the timeline buckets */
   sumOfTimeline: number;
   equal: boolean;
-  /** charges of a (task, attempt) already charged: not counted again (must be 0) */
+  /** charges in the report (window and filter) of a (task, attempt) already charged: not counted again (must be 0) */
   duplicateCharges: number;
 }
 
@@ -488,7 +488,7 @@ export function buildReport(records: Iterable<LedgerRecord>, opts: ReportOptions
         for (const c of e.charges) {
           const id = `${c.taskId}/${c.attempt}`;
           if (seen.has(id)) {
-            duplicates++;
+            if (acc) duplicates++;
             continue;
           }
           seen.add(id);

@@ -31,7 +31,7 @@ export interface LedgerSummary {
   total: UsageTotals;
   byTenant: Map<string, UsageTotals>;
   byJob: Map<string, UsageTotals>;
-  /** (taskId/attempt) seen more than once: must stay empty */
+  /** (taskId/attempt/execution) seen more than once: must stay empty */
   duplicateCharges: string[];
 }
 
@@ -46,7 +46,7 @@ export function summarizeLedger(records: Iterable<LedgerRecord | { entry: Ledger
     else if (entry.kind === 'task.charged') {
       const tenant = `${entry.group}.${entry.user}`;
       for (const c of entry.charges) {
-        const id = `${c.taskId}/${c.attempt}`;
+        const id = `${c.taskId}/${c.attempt}/${c.execution}`;
         if (seen.has(id)) {
           s.duplicateCharges.push(id);
           continue;

@@ -15,10 +15,10 @@ export interface LedgerWriterOptions {
   observeLatency?: (seconds: number) => void;
 }
 
-/** msgID of a charge batch: one attempt → `charge/<taskId>/<attempt>`; several → a digest of the sorted attempt ids. */
-export function chargeMsgId(charges: Pick<Charge, 'taskId' | 'attempt'>[]): string {
-  if (charges.length === 1) return `charge/${charges[0]!.taskId}/${charges[0]!.attempt}`;
-  const ids = charges.map((c) => `${c.taskId}/${c.attempt}`).sort();
+/** msgID of a charge batch: one attempt → `charge/<taskId>/<attempt>/<execution>`; several → a digest of the sorted attempt ids. */
+export function chargeMsgId(charges: Pick<Charge, 'taskId' | 'attempt' | 'execution'>[]): string {
+  if (charges.length === 1) return `charge/${charges[0]!.taskId}/${charges[0]!.attempt}/${charges[0]!.execution}`;
+  const ids = charges.map((c) => `${c.taskId}/${c.attempt}/${c.execution}`).sort();
   return `charges/${ids.length}/${createHash('sha256').update(ids.join('\n')).digest('hex').slice(0, 32)}`;
 }
 

@@ -259,6 +259,24 @@ export function parseSpecText(text: string, file: string, format?: SpecFormat): 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /**
+ * A --set value: numbers, booleans and null as YAML reads them, flow
+ * collections (`[1, 2]`, `{ra: 1}`) and quoted strings parsed, anything else
+ * the plain string typed (so `name=my job: v2` and SQL stay strings).
+ */
+function setValue(raw: string): unknown {
+  const t = raw.trim();
+  if (t === '') return '';
+  let v: unknown;
+  try {
+    v = parseYaml(t);
+  } catch {
+    return raw; // not YAML at all (SQL with `*`, stray colons): the string the user typed
+  }
+  if (/^[[{"']/.test(t)) return v;
+  return typeof v === 'number' || typeof v === 'boolean' || v === null ? v : raw;
+}
+
+/**
  * Applies `key=value` assignments (dotted keys, YAML values) to `target`,
  * creating objects on the way. Throws SpecFileError-free CliUsage-style
  * errors as plain Error messages for the caller to wrap.
@@ -271,12 +289,7 @@ export function applySet(target: Record<string, unknown>, assignments: readonly 
     const raw = a.slice(eq + 1);
     const path = key.split('.');
     if (path.some((p) => p === '' || p === '__proto__' || p === 'constructor' || p === 'prototype')) throw new Error(`--set ${JSON.stringify(a)}: bad key ${JSON.stringify(key)}`);
-    let value: unknown;
-    try {
-      value = raw.trim() === '' ? '' : parseYaml(raw);
-    } catch {
-      value = raw; // not valid YAML (e.g. "a: b: c"): take it as the plain string the user typed
-    }
+    const value = setValue(raw);
     let cur: unknown = target;
     for (let i = 0; i < path.length - 1; i++) {
       const seg = path[i]!;

@@ -21,7 +21,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Kvm } from '@nats-io/kv';
 import { apiSubject, Buckets, decode, encode, UbatchClient, Verb } from '../protocol/index.js';
 import { StackStartError } from './errors.js';
-import { freePorts, NatsServer } from './nats-server.js';
+import { findNatsServer, freePorts, NatsServer } from './nats-server.js';
 import { STACK_FILE_NAME, type StackFile } from './config.js';
 
 export interface LocalStackOptions {
@@ -114,6 +114,31 @@ async function stopChild(c: StackChild, graceMs: number): Promise<void> {
   }
 }
 
+function findOnPath(name: string): string | undefined {
+  for (const d of [...(process.env['PATH'] ?? '').split(':'), '/usr/bin', '/bin']) {
+    if (d !== '' && existsSync(join(d, name))) return join(d, name);
+  }
+  return undefined;
+}
+
+const shq = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
+
+/**
+ * A tiny launcher running nats-server in a session of its own (setsid), so a
+ * Ctrl-C in the terminal reaches only the stack's parent, which then stops
+ * workers, coordinator and server in that order (the workers' drain needs the
+ * server). Undefined where setsid or nats-server cannot be found: then a
+ * terminal Ctrl-C stops the server at once, and the drain gives up early.
+ */
+async function sessionLauncher(dir: string): Promise<string | undefined> {
+  const real = findNatsServer();
+  const setsid = findOnPath('setsid');
+  if (!real || !setsid) return undefined;
+  const p = join(dir, 'nats-server-session.sh');
+  await writeFile(p, `#!/bin/sh\n# written by ubatch (ops/stack.ts): nats-server outside the terminal's process group\nexec ${shq(setsid)} ${shq(real)} "$@"\n`, { mode: 0o755 });
+  return p;
+}
+
 function safeHost(): string {
   return hostname().replace(/[^A-Za-z0-9_-]+/g, '-').slice(0, 24) || 'host';
 }
@@ -133,7 +158,8 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   await mkdir(outputRoot, { recursive: true });
 
   const metricsPorts = opts.metricsPort !== undefined ? Array.from({ length: nWorkers + 1 }, (_, i) => opts.metricsPort! + i) : await freePorts(nWorkers + 1);
-  const server = await NatsServer.start({ storeDir: join(dir, 'nats'), logFile: join(logsDir, 'nats-server.log'), readyTimeoutMs, ...(opts.port !== undefined ? { port: opts.port } : {}) });
+  const launcher = await sessionLauncher(logsDir);
+  const server = await NatsServer.start({ storeDir: join(dir, 'nats'), logFile: join(logsDir, 'nats-server.log'), readyTimeoutMs, ...(launcher ? { bin: launcher } : {}), ...(opts.port !== undefined ? { port: opts.port } : {}) });
   const url = server.url;
   const connections: NatsConnection[] = [];
   const children: StackChild[] = [];
@@ -153,6 +179,9 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       p = spawn(process.execPath, [cliPath, ...args, '--server', url, '--log-level', logLevel, '--metrics-port', String(metricsPort), '--parent-pid', String(process.pid)], {
         stdio: ['ignore', fd, fd],
         env: { ...process.env, UBATCH_SERVER: url },
+        // own process group: a terminal's Ctrl-C goes to us only, and we stop children in order
+        // (they watch our pid and drain by themselves should we die)
+        detached: true,
       });
     } finally {
       closeSync(fd);
@@ -179,10 +208,12 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   const stopAll = async () => {
     stopping = true;
     const errors: unknown[] = [];
+    // without a server nothing can drain: do not wait the full grace for it
+    const serverUp = server.isRunning;
     const workers = children.filter((c) => c.name.startsWith('worker'));
-    await Promise.all(workers.map((w) => stopChild(w, WORKER_STOP_GRACE_MS).catch((e: unknown) => errors.push(e))));
+    await Promise.all(workers.map((w) => stopChild(w, serverUp ? WORKER_STOP_GRACE_MS : 3000).catch((e: unknown) => errors.push(e))));
     const coord = children.find((c) => c.name === 'coordinator');
-    if (coord) await stopChild(coord, COORDINATOR_STOP_GRACE_MS).catch((e: unknown) => errors.push(e));
+    if (coord) await stopChild(coord, serverUp ? COORDINATOR_STOP_GRACE_MS : 3000).catch((e: unknown) => errors.push(e));
     await Promise.all(connections.map((c) => c.close().catch((e: unknown) => errors.push(e))));
     await server.stop().catch((e: unknown) => errors.push(e));
     if (opts.writeStackFile) await rm(join(dir, STACK_FILE_NAME), { force: true }).catch((e: unknown) => errors.push(e));

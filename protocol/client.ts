@@ -114,33 +114,48 @@ export class UbatchClient {
     }
   }
 
-  /** Resolve with the final JobInfo. A periodic `get` backs up the event stream. */
+  /**
+   * Resolve with the final JobInfo. Events wake the loop early; a `get` every
+   * second backs them up; while the service is briefly unreachable (a
+   * coordinator restart, a server restart) it keeps trying until the deadline.
+   */
   async wait(jobId: string, opts: { timeoutMs?: number; onEvent?: (e: JobEvent | JobInfo) => void } = {}): Promise<JobInfo> {
     const deadline = Date.now() + (opts.timeoutMs ?? 3_600_000);
-    const ac = new AbortController();
-    const poll = (async () => {
-      while (!ac.signal.aborted && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 1000));
-        if (ac.signal.aborted) return;
-        const info = await this.get(jobId).catch(() => undefined);
-        if (info && TERMINAL_STATES.has(info.state)) {
-          ac.abort();
-          return;
+    const sub = this.nc.subscribe(eventSubject(this.user, jobId));
+    let wake: (() => void) | undefined;
+    void (async () => {
+      for await (const m of sub) {
+        try {
+          const ev = decode(m.data, m.subject) as JobEvent;
+          opts.onEvent?.(ev);
+        } catch {
+          /* a malformed event only costs us an early wake-up */
         }
+        wake?.();
       }
-      ac.abort();
     })();
+    let last: JobInfo | undefined;
     try {
-      for await (const e of this.watch(jobId, { signal: ac.signal })) {
-        opts.onEvent?.(e);
-        if (TERMINAL_STATES.has(e.state)) break;
+      while (Date.now() < deadline) {
+        try {
+          last = await this.get(jobId);
+          opts.onEvent?.(last);
+          if (TERMINAL_STATES.has(last.state)) return last;
+        } catch (err) {
+          if (!(err instanceof UbatchApiError) || err.code !== ApiCode.Unavailable) throw err;
+        }
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, 1000);
+          wake = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+        wake = undefined;
       }
     } finally {
-      ac.abort();
-      await poll;
+      sub.unsubscribe();
     }
-    const info = await this.get(jobId);
-    if (!TERMINAL_STATES.has(info.state)) throw new UbatchApiError(ApiCode.Unavailable, `timed out waiting for job ${jobId} (state ${info.state})`);
-    return info;
+    throw new UbatchApiError(ApiCode.Unavailable, `timed out waiting for job ${jobId} (last state ${last?.state ?? 'unknown'})`);
   }
 }

@@ -157,6 +157,8 @@ export const Charge = Type.Object({
   taskId: Id,
   jobId: Id,
   attempt: Type.Integer({ minimum: 1 }),
+  /** unique id of this execution (<workerId>.<n>): JetStream's delivery count can repeat after a server crash, this cannot */
+  execution: Type.String({ minLength: 1, maxLength: 160 }),
   outcome: Type.Union([Type.Literal('ok'), Type.Literal('failed'), Type.Literal('retried'), Type.Literal('cancelled')]),
   usage: Usage,
   provenance: Provenance,

@@ -51,6 +51,9 @@ import { noopLog, type Log } from './types.js';
 const HOST = osHostname();
 const hostname = () => HOST;
 
+/** extra deliveries allowed for attempts lost to infrastructure faults */
+export const LOST_DELIVERY_SLACK = 5;
+
 type State = 'created' | 'running' | 'draining' | 'stopped';
 
 interface Running {
@@ -88,6 +91,7 @@ export class WorkerDaemon {
   private readonly stops: (() => unknown)[] = [];
   private runPromise: Promise<void> | undefined;
   private closed = false;
+  private executions = 0;
   /** every slot-holding start/finish, for cap checks in tests: [ms, tenant, +1|-1] */
   readonly slotLog: [number, string, number][] = [];
   recordSlots = false;
@@ -343,7 +347,10 @@ export class WorkerDaemon {
     };
     if (!spec) return finalFailure('job_not_found', `job ${task.jobId} has no stored spec`);
     const maxAttempts = spec.resources?.max_attempts ?? 3;
-    if (attempt > maxAttempts) return finalFailure('max_attempts', `task was delivered ${attempt} times (max_attempts ${maxAttempts}); the earlier attempts were lost (worker died or timed out)`);
+    // deliveries also repeat for reasons that are not the task's fault (a worker or the server died,
+    // a commit could not reach the server): those get a few extra deliveries before the task is dead-lettered
+    const maxDeliveries = maxAttempts + LOST_DELIVERY_SLACK;
+    if (attempt > maxDeliveries) return finalFailure('max_attempts', `task was delivered ${attempt} times (max_attempts ${maxAttempts}, plus ${LOST_DELIVERY_SLACK} for lost deliveries); the earlier attempts were lost (worker died, timed out or could not commit)`);
     const exec = executors.get(task.kind);
     if (!exec) return finalFailure('unknown_kind', `this worker has no executor for kind ${task.kind}`);
 
@@ -470,6 +477,7 @@ export class WorkerDaemon {
       taskId: task.taskId,
       jobId: task.jobId,
       attempt,
+      execution: `${this.id}.${++this.executions}`,
       outcome,
       usage: withIo,
       provenance: {

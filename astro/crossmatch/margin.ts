@@ -179,8 +179,9 @@ export async function writeMarginCache(catalog: HatsCatalog, options: WriteMargi
             return { order: o!, pixel: p!, rows: Number(n), key: String(t) };
           })
           .sort((a, b) => a.order - b.order || a.pixel - b.pixel);
-        const sortCol = (await conn.runAndReadAll(`DESCRIBE ${stage}`)).getRows().some((r) => r[0] === catalog.healpixColumn)
-          ? sqlIdent(catalog.healpixColumn)
+        const healpixCol = catalog.healpixColumn ?? '_healpix_29';
+        const sortCol = (await conn.runAndReadAll(`DESCRIBE ${stage}`)).getRows().some((r) => r[0] === healpixCol)
+          ? sqlIdent(healpixCol)
           : `${raCol}, ${decCol}`;
         for (let i = 0; i < targets.length; i++) {
           throwIfAborted(options.signal, 'margin cache');

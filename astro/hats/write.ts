@@ -284,6 +284,10 @@ export async function writeHatsCatalog(
         const countMap = new Map<number, number>();
         for (const [p, n] of counts.getRows()) countMap.set(Number(p), Number(n));
         const plan = planHatsPartitions(countMap, o.highestOrder, o.maxRowsPerPartition);
+        // The stage is sorted; a range scan of it keeps that order when DuckDB preserves insertion
+        // order (its default), which saves re-sorting every leaf. Someone may have turned it off.
+        const ordered = await conn.runAndReadAll(`SELECT current_setting('preserve_insertion_order')`);
+        const orderBy = ordered.getRows()[0]?.[0] === true ? '' : ' ORDER BY _healpix_29';
         for (let i = 0; i < plan.length; i++) {
           throwIfAborted(opts.signal, root);
           const p = plan[i];
@@ -293,7 +297,7 @@ export async function writeHatsCatalog(
           const lo = BigInt(p.pixel) << BigInt(2 * (29 - p.order));
           const hi = BigInt(p.pixel + 1) << BigInt(2 * (29 - p.order));
           await conn.run(
-            `COPY (SELECT * FROM ${stage} WHERE _healpix_29 >= ${lo} AND _healpix_29 < ${hi} ORDER BY _healpix_29) ` +
+            `COPY (SELECT * FROM ${stage} WHERE _healpix_29 >= ${lo} AND _healpix_29 < ${hi}${orderBy}) ` +
               `TO ${sqlString(leaf)} (FORMAT parquet, COMPRESSION zstd)`,
           );
           opts.onProgress?.(i + 1, plan.length);

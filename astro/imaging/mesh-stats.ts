@@ -34,11 +34,12 @@ export interface BoxStatistics {
 
 /**
  * Statistics of the box [x0, x0+bw) × [y0, y0+bh) of `data` (row stride `width`).
- * Pixels that are NaN, or whose `ignore` byte is non-zero, are skipped.
+ * Pixels that are NaN, or whose `mask` has any of `maskBits` set, are skipped.
  */
 export function boxStatistics(
   data: Float32Array,
-  ignore: Uint8Array | undefined,
+  mask: Int32Array | undefined,
+  maskBits: number,
   width: number,
   x0: number,
   y0: number,
@@ -51,6 +52,7 @@ export function boxStatistics(
   let n = 0;
   let sum = 0;
   let sumSq = 0;
+  const ignore = maskBits === 0 ? undefined : mask;
   for (let y = y0; y < y0 + bh; y++) {
     const row = y * width;
     if (ignore === undefined) {
@@ -65,7 +67,7 @@ export function boxStatistics(
     } else {
       for (let i = row + x0, end = row + x0 + bw; i < end; i++) {
         const v = data[i]!;
-        if (v === v && ignore[i] === 0) {
+        if (v === v && (ignore[i]! & maskBits) === 0) {
           n++;
           sum += v;
           sumSq += v * v;
@@ -87,7 +89,7 @@ export function boxStatistics(
     const row = y * width;
     for (let i = row + x0, end = row + x0 + bw; i < end; i++) {
       const v = data[i]!;
-      if (v >= lcut && v <= hcut && (ignore === undefined || ignore[i] === 0)) {
+      if (v >= lcut && v <= hcut && (ignore === undefined || (ignore[i]! & maskBits) === 0)) {
         n2++;
         sum += v;
         sumSq += v * v;
@@ -112,7 +114,7 @@ export function boxStatistics(
     const row = y * width;
     for (let i = row + x0, end = row + x0 + bw; i < end; i++) {
       const bin = Math.floor(data[i]! * inv + cste);
-      if (bin >= 0 && bin < nLevels && (ignore === undefined || ignore[i] === 0)) hist[bin]!++;
+      if (bin >= 0 && bin < nLevels && (ignore === undefined || (ignore[i]! & maskBits) === 0)) hist[bin]!++;
     }
   }
   const c0 = scratch.cumCount;

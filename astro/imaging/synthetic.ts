@@ -5,7 +5,8 @@
 import { ImagingOptionError } from './errors.js';
 import { addStamp, convolveStampGaussian, renderPsf, renderSersic, sersicB, sersicIe, type PsfModel, type SersicShape } from './profiles.js';
 import { SeededRandom } from './rng.js';
-import { MaskBit, type Image } from './types.js';
+import { MaskBit, type Image, type KernelRunOptions } from './types.js';
+import { throwIfAborted } from './errors.js';
 
 export interface SyntheticStar {
   x: number;
@@ -22,7 +23,7 @@ export interface SyntheticGalaxy extends SersicShape {
   mag: number;
 }
 
-export interface SyntheticImageOptions {
+export interface SyntheticImageOptions extends KernelRunOptions {
   width?: number;
   height?: number;
   seed?: number;
@@ -128,12 +129,13 @@ export function makeSyntheticImage(opts: SyntheticImageOptions = {}): SyntheticI
     const s: SyntheticStar = { x: rng.range(-5, w + 5), y: rng.range(-5, h + 5), mag, flux: magToCounts(mag, zp) };
     stars.push(s);
     addStamp(model, w, h, renderPsf(psf, s.x, s.y, s.flux, clip));
+    if ((i & 255) === 0) throwIfAborted(opts.signal, 'synthetic image');
   }
   const galaxies: SyntheticGalaxy[] = [];
   const nGal = opts.galaxyList !== undefined ? 0 : (opts.nGalaxies ?? Math.round((w * h) / 8000));
   for (const g of opts.galaxyList ?? []) {
     galaxies.push({ ...g });
-    const st = renderSersic(g, g.x, g.y, g.flux, undefined, 0.99, 200);
+    const st = renderSersic(g, g.x, g.y, g.flux, undefined, 0.99, Math.min(200, Math.max(20, 15 * g.rEffPx)));
     addStamp(model, w, h, convolveStampGaussian(st, psf.fwhm, clip));
   }
   const [gm0, gm1] = opts.galaxyMagRange ?? [18, 24];
@@ -151,8 +153,9 @@ export function makeSyntheticImage(opts: SyntheticImageOptions = {}): SyntheticI
       thetaDeg: rng.range(0, 180),
     };
     galaxies.push(g);
-    const st = renderSersic(g, g.x, g.y, g.flux, undefined, 0.99, 200);
+    const st = renderSersic(g, g.x, g.y, g.flux, undefined, 0.99, Math.min(200, Math.max(20, 15 * g.rEffPx)));
     addStamp(model, w, h, convolveStampGaussian(st, psf.fwhm, clip));
+    if ((i & 255) === 0) throwIfAborted(opts.signal, 'synthetic image');
   }
   const trueLsb = new Float32Array(w * h);
   let lsbGalaxy: SyntheticGalaxy | undefined;

@@ -1,1 +1,3 @@
 export * from './objects.js';
+export * from './lightcurves.js';
+export * from './gaia.js';

@@ -72,7 +72,7 @@ export const DEMO_STEPS: DemoStep[] = [
       const path = info.output!;
       const [tot] = await ctx.query(`SELECT count(*) AS bins, sum(n)::BIGINT AS objects FROM read_parquet(${sq(path)})`);
       out(ctx.rt, `histogram ${relative(ctx.rt.cwd, path)}: ${formatCount(Number(tot?.['bins']))} bins holding ${formatCount(Number(tot?.['objects']))} of ${formatCount(ctx.catalogRows)} objects (the rest lack a g or r detection)`);
-      const rows = await ctx.query(`SELECT round(gr, 1) AS "g-r", round(r, 1) AS r, n FROM read_parquet(${sq(path)}) ORDER BY n DESC LIMIT 6`);
+      const rows = await ctx.query(`SELECT round(gr::DOUBLE, 1) AS "g-r", round(r::DOUBLE, 1) AS r, n FROM read_parquet(${sq(path)}) ORDER BY n DESC LIMIT 6`);
       out(ctx.rt, renderTable(['g-r', 'r', 'n'], rows.map((x) => [String(x['g-r']), String(x['r']), formatCount(Number(x['n']))]), { alignRight: [0, 1, 2] }));
     },
   },
@@ -95,7 +95,7 @@ export const DEMO_STEPS: DemoStep[] = [
       const nrows = /hats_nrows=(\d+)/.exec(props)?.[1];
       out(ctx.rt, `HATS catalog ${relative(ctx.rt.cwd, root)}: ${results.files.length} leaves, ${formatCount(rows)} rows; hats.properties ${nrows !== undefined ? `says hats_nrows=${nrows}` : 'is missing'}`);
       const top = await ctx.query(
-        `SELECT objectId, round(ra, 4) AS ra, round(dec, 4) AS dec, round(r_mag, 3) AS r_mag FROM read_parquet(${sq(join(root, 'dataset', '**', '*.parquet'))}) ORDER BY r_mag LIMIT 5`,
+        `SELECT objectId, round(ra, 4) AS ra, round(dec, 4) AS dec, round(r_mag::DOUBLE, 3) AS r_mag FROM read_parquet(${sq(join(root, 'dataset', '**', '*.parquet'))}) ORDER BY r_mag LIMIT 5`,
       );
       out(ctx.rt, renderTable(['objectId', 'ra', 'dec', 'r_mag'], top.map((x) => [String(x['objectId']), String(x['ra']), String(x['dec']), String(x['r_mag'])]), { alignRight: [1, 2, 3] }));
     },

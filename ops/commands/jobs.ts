@@ -8,7 +8,7 @@ import { parseIntOption } from '../config.js';
 import { CliUsageError, exitCodeForState, NotFoundError } from '../errors.js';
 import { formatAge, formatBytes, formatCount, formatDuration, renderKeyValues, renderTable } from '../format.js';
 import { displayPath } from './submit.js';
-import { configOf, finalLine, out, outJson, watchJob, withClient, type Runtime } from './runtime.js';
+import { configOf, finalLine, isTerminal, out, outJson, watchJob, withClient, type Runtime } from './runtime.js';
 
 function jobInfoPairs(info: JobInfo): [string, string | number | undefined][] {
   const secs = (Date.parse(info.closedAt ?? info.updatedAt) - Date.parse(info.createdAt)) / 1000;
@@ -109,7 +109,7 @@ export function registerJobCommands(program: Command, rt: Runtime): void {
         const before = await client.get(jobId);
         const info = await client.cancel(jobId);
         if (flags.json) return outJson(rt, info);
-        out(rt, before.state === info.state && info.state !== 'cancelled' ? `job ${jobId} had already ended (${info.state}); nothing to cancel` : `job ${jobId} ${info.state}: ${info.done}/${info.total} tasks had finished`);
+        out(rt, isTerminal(before) ? `job ${jobId} had already ended (${before.state}); nothing to cancel` : `job ${jobId} ${info.state}: ${info.done}/${info.total} tasks had finished`);
       });
     });
 

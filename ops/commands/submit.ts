@@ -58,11 +58,7 @@ export function registerSubmitCommands(program: Command, rt: Runtime): void {
               throw explainSpecError(err, loaded);
             });
             if (flags.json) return outJson(rt, plan);
-            out(rt, renderKeyValues([
-              ['kind', loaded.spec.kind],
-              ['tasks', formatCount(plan.tasks)],
-              ['estimate', `${plan.estimate.coreHours.toFixed(4)} core-hours (${plan.estimate.basis})`],
-            ]));
+            out(rt, renderKeyValues([['kind', loaded.spec.kind], ['tasks', formatCount(plan.tasks)], ['estimate', `${plan.estimate.coreHours.toFixed(4)} core-hours (${plan.estimate.basis})`], ...dryRunExtras(plan)]));
             if (plan.partitions.length > 0) {
               const shown = plan.partitions.slice(0, 20);
               out(rt, renderTable(['order', 'pixel', 'rows'], shown.map((p) => [p.order, p.pixel, p.rows !== undefined ? formatCount(p.rows) : '-']), { alignRight: [0, 1, 2] }));
@@ -132,6 +128,36 @@ export function registerSubmitCommands(program: Command, rt: Runtime): void {
       if (flags.json) return outJson(rt, res);
       printLocalResult(rt, res);
     });
+}
+
+interface QuotaViewLike {
+  limits?: Record<string, number>;
+  used?: Record<string, number>;
+}
+
+/** The coordinator's quote beyond the estimate (credit, schedule), when it sends one: read defensively. */
+export function dryRunExtras(plan: object): [string, string][] {
+  const p = plan as { group?: unknown; credit?: { user?: QuotaViewLike; group?: QuotaViewLike; maxConcurrent?: unknown; wouldBeRejected?: unknown }; schedule?: { workerSlots?: unknown; queuedAhead?: unknown; estimatedStart?: unknown; estimatedFinish?: unknown; note?: unknown } };
+  const pairs: [string, string][] = [];
+  if (typeof p.group === 'string') pairs.push(['group', p.group]);
+  const quota = (name: string, v: QuotaViewLike | undefined) => {
+    const limit = v?.limits?.['cpu_hours'];
+    const used = v?.used?.['cpu_hours'];
+    return `${name} ${typeof used === 'number' ? used.toFixed(3) : '?'} cpu-hours used${typeof limit === 'number' ? ` of ${limit}` : ' (no limit)'}`;
+  };
+  if (p.credit) {
+    pairs.push(['quota', `${quota('user', p.credit.user)}; ${quota('group', p.credit.group)}${typeof p.credit.maxConcurrent === 'number' ? `; at most ${p.credit.maxConcurrent} tasks at once` : ''}`]);
+    if (typeof p.credit.wouldBeRejected === 'string') pairs.push(['WOULD BE REJECTED', p.credit.wouldBeRejected]);
+  }
+  const sc = p.schedule;
+  if (sc) {
+    const parts = [`${String(sc.workerSlots ?? '?')} worker slots`, `${String(sc.queuedAhead ?? '?')} tasks queued ahead`];
+    if (typeof sc.estimatedStart === 'string') parts.push(`start ~${sc.estimatedStart}`);
+    if (typeof sc.estimatedFinish === 'string') parts.push(`finish ~${sc.estimatedFinish}`);
+    if (typeof sc.note === 'string') parts.push(sc.note);
+    pairs.push(['schedule', parts.join(', ')]);
+  }
+  return pairs;
 }
 
 /** A path shown relative to the job's output (its parent for a single .parquet output). */

@@ -63,6 +63,26 @@ describe('mesh background', () => {
     expect(() => estimateBackground({ width: 128, height: 128, data, mask }, { boxSize: 32 })).toThrow(InsufficientDataError);
   });
 
+  it('writes into caller-owned output arrays and honours an extra ignore map', () => {
+    const s = makeSyntheticImage({ width: 192, height: 128, seed: 6, nStars: 5, nGalaxies: 0, withLsbGalaxy: false });
+    const fresh = estimateBackground(s.image, { boxSize: 32 });
+    const output = { background: new Float32Array(192 * 128), rms: new Float32Array(192 * 128) };
+    const reused = estimateBackground(s.image, { boxSize: 32, output });
+    expect(reused.background).toBe(output.background);
+    expect(reused.rms).toBe(output.rms);
+    expect(Array.from(reused.background)).toEqual(Array.from(fresh.background));
+    expect(() => estimateBackground(s.image, { output: { background: new Float32Array(5) } })).toThrow(/output.background/);
+    // Ignoring the left half: the left boxes are filled from the right ones.
+    const ignore = new Uint8Array(192 * 128);
+    const data = Float32Array.from(s.image.data);
+    for (let y = 0; y < 128; y++) for (let x = 0; x < 96; x++) {
+      ignore[y * 192 + x] = 1;
+      data[y * 192 + x] = 5e4;
+    }
+    const bg = estimateBackground({ ...s.image, data }, { boxSize: 32, ignore });
+    expect(Math.max(...bg.background)).toBeLessThan(1100);
+  });
+
   it('honours an aborted signal', () => {
     const s = makeSyntheticImage({ width: 128, height: 128, seed: 2, nStars: 0, nGalaxies: 0, withLsbGalaxy: false });
     const ac = new AbortController();
