@@ -89,6 +89,7 @@ function syntheticLedger(entries: number, seed = 1): LedgerRecord[] {
           taskId: `${jobId}.${task++}`,
           jobId,
           attempt,
+          execution: `w${task % 16}.${task}`,
           outcome,
           usage: { cpuSeconds: wall * 0.8, wallSeconds: wall, gpuSeconds: r > 0.97 ? wall : 0, peakRssBytes: 5e8, bytesRead: 1e8, bytesWritten: 1e6, allocatedCores: 1 + (task % 4) },
           provenance: provs[task % provs.length] ?? provs[0]!,

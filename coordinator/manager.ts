@@ -56,6 +56,10 @@ interface TenantState {
 
 export class JobManager {
   readonly jobs = new Map<string, JobRecord>();
+  /** jobs that still have map tasks to release (release rounds scan only these) */
+  private readonly releasable = new Set<JobRecord>();
+  /** jobs changed since the last flush */
+  private readonly dirtyJobs = new Set<JobRecord>();
   private readonly tenants = new Map<string, TenantState>();
   private readonly consumersMade = new Set<string>();
   readonly acct: Accountant;
@@ -100,6 +104,7 @@ export class JobManager {
       const r = fromDoc(doc, spec, units);
       this.jobs.set(jobId, r);
       if (!terminal) {
+        this.releasable.add(r);
         const t = this.tenant(r);
         t.inflight.set(r.capability, (t.inflight.get(r.capability) ?? 0) + this.inflightOf(r));
         await this.ensureConsumer(r.capability, r.info.group, r.info.user);
@@ -203,6 +208,7 @@ export class JobManager {
     await this.ledger.append({ kind: 'job.accepted', ts: now, actor: user, group, user, jobId, jobKind: spec.kind, ...(spec.name ? { name: spec.name } : {}), tasks: total, spec }, `accepted/${jobId}`);
     if (spec.idempotency_key) await this.topo.jobs.put(KvKey.idem(user, spec.idempotency_key.replace(/[^A-Za-z0-9_-]/g, '_')), new TextEncoder().encode(jobId));
     this.jobs.set(jobId, r);
+    this.releasable.add(r);
     this.tenant(r);
     await this.ensureConsumer(plan.capability, group, user);
     this.metrics.job(spec.kind, 'accepted');
@@ -279,7 +285,8 @@ export class JobManager {
   private async releaseRound(): Promise<void> {
     for (;;) {
       let progressed = false;
-      const order = [...this.jobs.values()].filter((r) => (r.info.state === 'queued' || r.info.state === 'running') && r.info.released < mapTaskCount(r));
+      for (const r of this.releasable) if (!(r.info.state === 'queued' || r.info.state === 'running') || r.info.released >= mapTaskCount(r)) this.releasable.delete(r);
+      const order = [...this.releasable];
       order.sort((a, b) => (a.info.createdAt < b.info.createdAt ? -1 : 1));
       const byUser = new Map<string, number>();
       const byGroup = new Map<string, number>();
@@ -527,8 +534,9 @@ export class JobManager {
     }
     for (const o of res.outcomes) await this.foldOutcome(r, o);
     r.pendingAcks.push(m);
-    r.dirty = true;
+    this.markDirty(r);
     await this.advance(r);
+    this.kickRelease();
   }
 
   private async foldOutcome(r: JobRecord, o: TaskOutcome): Promise<void> {
@@ -579,7 +587,6 @@ export class JobManager {
       this.recordFailure(r, o);
     }
     this.touch(r);
-    this.kickRelease();
   }
 
   private async accept(r: JobRecord, o: TaskOutcome): Promise<void> {
@@ -650,7 +657,12 @@ export class JobManager {
 
   private touch(r: JobRecord): void {
     r.info.updatedAt = new Date().toISOString();
+    this.markDirty(r);
+  }
+
+  private markDirty(r: JobRecord): void {
     r.dirty = true;
+    this.dirtyJobs.add(r);
   }
 
   private emit(r: JobRecord, type: JobEvent['type'], message?: string): void {
@@ -665,7 +677,8 @@ export class JobManager {
 
   /** Persist changed jobs, then ack the result messages folded into them. */
   async flush(): Promise<void> {
-    const dirty = [...this.jobs.values()].filter((r) => r.dirty);
+    const dirty = [...this.dirtyJobs];
+    this.dirtyJobs.clear();
     await Promise.all(
       dirty.map(async (r) => {
         r.dirty = false;
@@ -673,7 +686,7 @@ export class JobManager {
         try {
           await this.topo.jobs.put(KvKey.job(r.info.jobId), encode(toDoc(r)));
         } catch (err) {
-          r.dirty = true;
+          this.markDirty(r);
           r.pendingAcks.unshift(...acks);
           throw err;
         }

@@ -3,9 +3,9 @@
  * per charge (a task attempt) and one row per other entry (job accepted or
  * closed, quota or share set), columns null where they do not apply.
  *
- * Parquet and CSV go through DuckDB: the rows are streamed to a temporary
- * NDJSON file and `COPY (SELECT ... FROM read_json(...)) TO` turns it into the
- * output with an explicit schema (so an empty ledger still has typed columns).
+ * Parquet and CSV go through DuckDB: the rows are appended (in data chunks) to
+ * a table with an explicit schema, so an empty ledger still has typed columns,
+ * and `COPY ... TO` writes the output.
  * Every format is written to a temporary name next to the output and renamed
  * into place at the end, so a failed export leaves no half-written file.
  */
@@ -14,7 +14,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdtemp, rename, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
+import { BIGINT, DOUBLE, DuckDBDataChunk, DuckDBInstance, INTEGER, VARCHAR, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
 import type { Charge } from '../protocol/index.js';
 import type { LedgerRecord } from './replay.js';
 
@@ -65,6 +65,7 @@ export const LEDGER_EXPORT_COLUMNS = {
   charge_index: 'INTEGER',
   task_id: 'VARCHAR',
   attempt: 'INTEGER',
+  execution: 'VARCHAR',
   outcome: 'VARCHAR',
   cpu_seconds: 'DOUBLE',
   gpu_seconds: 'DOUBLE',
@@ -114,7 +115,7 @@ function blankRow(r: LedgerRecord): LedgerExportRow {
   const e = r.entry;
   return {
     seq: r.seq, time_ms: r.time, subject: r.subject, ts: e.ts, kind: e.kind, group: e.group, user: e.user, actor: e.actor,
-    job_id: null, charge_index: null, task_id: null, attempt: null, outcome: null,
+    job_id: null, charge_index: null, task_id: null, attempt: null, execution: null, outcome: null,
     cpu_seconds: null, gpu_seconds: null, wall_seconds: null, allocated_cores: null, core_seconds: null,
     peak_rss_bytes: null, bytes_read: null, bytes_written: null,
     worker: null, host: null, code_version: null, git_commit: null, executor_kind: null, started_at: null, ended_at: null,
@@ -139,6 +140,7 @@ export function ledgerRows(r: LedgerRecord): LedgerExportRow[] {
         row.charge_index = i;
         row.task_id = c.taskId;
         row.attempt = c.attempt;
+        row.execution = c.execution;
         row.outcome = c.outcome;
         row.cpu_seconds = u.cpuSeconds;
         row.gpu_seconds = u.gpuSeconds;
@@ -230,7 +232,7 @@ async function closeStream(ws: WriteStream): Promise<void> {
 }
 
 /** Streams `records` as NDJSON rows (one JSON object per row, every column present) into `file`. */
-async function writeNdjson(records: AsyncIterable<LedgerRecord> | Iterable<LedgerRecord>, file: string, o: LedgerExportOptions, omitNulls = false): Promise<{ rows: number; records: number }> {
+async function writeNdjson(records: AsyncIterable<LedgerRecord> | Iterable<LedgerRecord>, file: string, o: LedgerExportOptions): Promise<{ rows: number; records: number }> {
   const ws = createWriteStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });
   const failed = new Promise<never>((_, rej) => ws.once('error', rej));
   failed.catch(() => undefined);
@@ -245,17 +247,8 @@ async function writeNdjson(records: AsyncIterable<LedgerRecord> | Iterable<Ledge
       count++;
       if (r.time < from || r.time >= to) continue;
       for (const row of ledgerRows(r)) {
-        // every column in a fixed order, null where n/a: a stable schema for line readers
-        // (the temporary file for DuckDB leaves nulls out: read_json fills them from the schema)
-        let line = '';
-        for (let i = 0; i < COLUMN_NAMES.length; i++) {
-          const c = COLUMN_NAMES[i] as LedgerExportColumn;
-          const v = row[c];
-          const missing = v === undefined || v === null || (typeof v === 'number' && !Number.isFinite(v));
-          if (missing && omitNulls) continue;
-          line += `${line === '' ? '{' : ','}"${c}":${missing ? 'null' : typeof v === 'number' ? String(v) : JSON.stringify(v)}`;
-        }
-        buf += `${line === '' ? '{' : line}}\n`;
+        // every column in a fixed order (blankRow's), null where n/a: a stable schema for line readers
+        buf += `${JSON.stringify(row)}\n`;
         rows++;
         if (rows % 10_000 === 0) o.onProgress?.(rows, count);
       }
@@ -274,6 +267,77 @@ async function writeNdjson(records: AsyncIterable<LedgerRecord> | Iterable<Ledge
   return { rows, records: count };
 }
 
+const DUCK_TYPES: Record<string, DuckDBType> = { BIGINT, DOUBLE, VARCHAR, INTEGER };
+const CHUNK_ROWS = 2048;
+
+/**
+ * Appends the rows to a DuckDB table in data chunks of 2048 rows (the appender
+ * API: no intermediate text file), then `COPY`s the table to `file`. DuckDB
+ * spills to `scratch` when the table outgrows memory.
+ */
+async function copyThroughDuckDb(
+  records: AsyncIterable<LedgerRecord> | Iterable<LedgerRecord>,
+  file: string,
+  format: 'parquet' | 'csv',
+  scratch: string,
+  o: LedgerExportOptions,
+): Promise<{ rows: number; records: number }> {
+  const types = COLUMN_NAMES.map((c) => DUCK_TYPES[LEDGER_EXPORT_COLUMNS[c]] as DuckDBType);
+  const bigint = COLUMN_NAMES.map((c) => LEDGER_EXPORT_COLUMNS[c] === 'BIGINT');
+  const db = await DuckDBInstance.create(':memory:', { temp_directory: scratch });
+  try {
+    const conn = await db.connect();
+    try {
+      await conn.run(`CREATE TABLE ledger (${COLUMN_NAMES.map((c) => `${sqlIdent(c)} ${LEDGER_EXPORT_COLUMNS[c]}`).join(', ')})`);
+      const appender = await conn.createAppender('ledger');
+      let cols: DuckDBValue[][] = COLUMN_NAMES.map(() => []);
+      let pending = 0;
+      const flush = () => {
+        if (pending === 0) return;
+        const chunk = DuckDBDataChunk.create(types, pending);
+        chunk.setColumns(cols);
+        appender.appendDataChunk(chunk);
+        cols = COLUMN_NAMES.map(() => []);
+        pending = 0;
+      };
+      let rows = 0;
+      let count = 0;
+      const from = o.from ?? -Infinity;
+      const to = o.to ?? Infinity;
+      try {
+        for await (const r of records) {
+          o.signal?.throwIfAborted();
+          count++;
+          if (r.time < from || r.time >= to) continue;
+          for (const row of ledgerRows(r)) {
+            for (let i = 0; i < COLUMN_NAMES.length; i++) {
+              const v = row[COLUMN_NAMES[i] as LedgerExportColumn];
+              (cols[i] as DuckDBValue[]).push(v === null ? null : bigint[i] ? BigInt(v as number) : typeof v === 'number' && !Number.isFinite(v) ? null : v);
+            }
+            rows++;
+            if (++pending === CHUNK_ROWS) flush();
+            if (rows % 10_000 === 0) o.onProgress?.(rows, count);
+          }
+        }
+        flush();
+        appender.flushSync();
+      } finally {
+        appender.closeSync();
+      }
+      o.onProgress?.(rows, count);
+      o.signal?.throwIfAborted();
+      const select = `SELECT ${COLUMN_NAMES.map((c) => (c === 'time_ms' ? `${sqlIdent(c)}, epoch_ms(${sqlIdent(c)}) AS "time"` : sqlIdent(c))).join(', ')} FROM ledger ORDER BY seq, charge_index`;
+      const options = format === 'parquet' ? `(FORMAT parquet, COMPRESSION ${o.compression ?? 'zstd'})` : '(FORMAT csv, HEADER true)';
+      await conn.run(`COPY (${select}) TO ${sqlString(file)} ${options}`);
+      return { rows, records: count };
+    } finally {
+      conn.closeSync();
+    }
+  } finally {
+    db.closeSync();
+  }
+}
+
 /**
  * Writes the ledger to `path` as Parquet, CSV or NDJSON (see {@link LEDGER_EXPORT_COLUMNS}).
  * Resolves with the number of rows written.
@@ -290,23 +354,7 @@ export async function exportLedger(records: AsyncIterable<LedgerRecord> | Iterab
       written = await writeNdjson(records, partial, opts);
     } else {
       scratch = await mkdtemp(join(opts.tmpDir ?? tmpdir(), 'ubatch-ledger-export-'));
-      const ndjson = join(scratch, 'ledger.ndjson');
-      written = await writeNdjson(records, ndjson, opts, true);
-      opts.signal?.throwIfAborted();
-      const columns = `{${COLUMN_NAMES.map((c) => `${sqlString(c)}: ${sqlString(LEDGER_EXPORT_COLUMNS[c])}`).join(', ')}}`;
-      const select = `SELECT ${COLUMN_NAMES.map((c) => (c === 'time_ms' ? `${sqlIdent(c)}, epoch_ms(${sqlIdent(c)}) AS "time"` : sqlIdent(c))).join(', ')} FROM read_json(${sqlString(ndjson)}, format = 'newline_delimited', columns = ${columns}, maximum_object_size = 268435456)`;
-      const to = format === 'parquet' ? `(FORMAT parquet, COMPRESSION ${opts.compression ?? 'zstd'})` : `(FORMAT csv, HEADER true)`;
-      const db = await DuckDBInstance.create(':memory:', { temp_directory: scratch });
-      try {
-        const conn = await db.connect();
-        try {
-          await conn.run(`COPY (${select}) TO ${sqlString(partial)} ${to}`);
-        } finally {
-          conn.closeSync();
-        }
-      } finally {
-        db.closeSync();
-      }
+      written = await copyThroughDuckDb(records, partial, format, scratch, opts);
     }
     await rename(partial, out);
     const bytes = (await stat(out)).size;

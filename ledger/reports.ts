@@ -241,7 +241,7 @@ export interface ReportChecks {
   /** the same summed over the timeline buckets */
   sumOfTimeline: number;
   equal: boolean;
-  /** charges in the report (window and filter) of a (task, attempt) already charged: not counted again (must be 0) */
+  /** charges in the report (window and filter) of an execution (task, attempt, execution id) already charged: not counted again (must be 0) */
   duplicateCharges: number;
 }
 
@@ -357,14 +357,14 @@ export interface ChargedUsage {
   at: number;
 }
 
-/** Every charge (duplicates of a task attempt dropped) as a usage record, in ledger order. */
+/** Every charge (repeats of one execution of a task attempt dropped) as a usage record, in ledger order. */
 export function chargedUsage(records: Iterable<LedgerRecord>): ChargedUsage[] {
   const out: ChargedUsage[] = [];
   const seen = new Set<string>();
   for (const { entry: e, time } of records) {
     if (e.kind !== 'task.charged') continue;
     for (const c of e.charges) {
-      const id = `${c.taskId}/${c.attempt}`;
+      const id = `${c.taskId}/${c.attempt}/${c.execution}`;
       if (seen.has(id)) continue;
       seen.add(id);
       out.push({ group: e.group, user: e.user, coreSeconds: c.usage.wallSeconds * (c.usage.allocatedCores ?? 1), gpuSeconds: c.usage.gpuSeconds, at: time });
@@ -486,7 +486,7 @@ export function buildReport(records: Iterable<LedgerRecord>, opts: ReportOptions
           if (!du) dg.users.set(e.user, (du = { value: 0, at: t }));
         }
         for (const c of e.charges) {
-          const id = `${c.taskId}/${c.attempt}`;
+          const id = `${c.taskId}/${c.attempt}/${c.execution}`;
           if (seen.has(id)) {
             if (acc) duplicates++;
             continue;

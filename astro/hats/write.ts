@@ -185,6 +185,47 @@ export function planHatsPartitions(
   return out;
 }
 
+/**
+ * The same plan as planHatsPartitions, computed top-down against the staged
+ * table: counts at order 0, then children counts only under the pixels that
+ * must split. Pulling every order-`highestOrder` count into JS instead took
+ * seconds for a million rows (one map entry per occupied pixel).
+ */
+async function planPartitionsInDuck(
+  conn: DuckDBConnection,
+  stage: string,
+  highestOrder: number,
+  maxRows: number,
+): Promise<HatsPartitionMeta[]> {
+  const out: HatsPartitionMeta[] = [];
+  let counts = await pixelCounts(conn, stage, 0, undefined);
+  for (let order = 0; counts.length > 0; order++) {
+    const split: number[] = [];
+    for (const [pixel, rows] of counts) {
+      if (rows <= maxRows || order === highestOrder) out.push({ order, pixel, rows });
+      else split.push(pixel);
+    }
+    if (split.length === 0) break;
+    counts = await pixelCounts(conn, stage, order + 1, split);
+  }
+  return out.sort((a, b) => a.order - b.order || a.pixel - b.pixel);
+}
+
+/** [pixel, rows] at `order`, optionally only under the given parents (at order - 1). */
+async function pixelCounts(
+  conn: DuckDBConnection,
+  stage: string,
+  order: number,
+  parents: number[] | undefined,
+): Promise<[number, number][]> {
+  const shift = 2 * (29 - order);
+  const where = parents ? `WHERE (_healpix_29 >> ${shift + 2}) IN (${parents.join(', ')})` : '';
+  const r = await conn.runAndReadAll(
+    `SELECT (_healpix_29 >> ${shift})::BIGINT AS p, count(*)::BIGINT AS n FROM ${stage} ${where} GROUP BY p ORDER BY p`,
+  );
+  return r.getRows().map(([p, n]) => [Number(p), Number(n)]);
+}
+
 const HEALPIX29_FN = 'hats_healpix29';
 
 /** DuckDB scalar `hats_healpix29(ra DOUBLE, dec DOUBLE) -> BIGINT` (NULL for NULL/invalid input). */
@@ -277,13 +318,7 @@ export async function writeHatsCatalog(
             root,
           );
         }
-        const shift = 2 * (29 - o.highestOrder);
-        const counts = await conn.runAndReadAll(
-          `SELECT (_healpix_29 >> ${shift})::BIGINT AS p, count(*)::BIGINT AS n FROM ${stage} GROUP BY p`,
-        );
-        const countMap = new Map<number, number>();
-        for (const [p, n] of counts.getRows()) countMap.set(Number(p), Number(n));
-        const plan = planHatsPartitions(countMap, o.highestOrder, o.maxRowsPerPartition);
+        const plan = await planPartitionsInDuck(conn, stage, o.highestOrder, o.maxRowsPerPartition);
         // The stage is sorted; a range scan of it keeps that order when DuckDB preserves insertion
         // order (its default), which saves re-sorting every leaf. Someone may have turned it off.
         const ordered = await conn.runAndReadAll(`SELECT current_setting('preserve_insertion_order')`);

@@ -4,9 +4,10 @@
  * DEMO_STEPS as a real job (submit → progress → results), prints the ledger
  * summary, and shuts everything down.
  *
- * Adding a job kind to the demo = adding one DemoStep to DEMO_STEPS: a spec
- * built from the context (catalog path, output dir) and a `show` that prints
- * a few lines about the results.
+ * Adding a job kind to the demo = adding one DemoStep to DEMO_STEPS: an
+ * optional `prepare` that generates the step's own inputs, a spec built from
+ * the context (catalog path, output dir, prepared inputs) and a `show` that
+ * prints a few lines about the results.
  */
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -30,6 +31,11 @@ export interface DemoContext {
   catalogRows: number;
   /** where the steps write their outputs */
   outDir: string;
+  /** where steps may generate extra inputs (light curves, images ...) in `prepare` */
+  dataDir: string;
+  /** named inputs a step's `prepare` made, for its `spec` (and for later steps) */
+  data: Record<string, string>;
+  signal: AbortSignal;
   /** runs a query with DuckDB and returns rows as JS objects */
   query(sql: string): Promise<Record<string, unknown>[]>;
 }
@@ -38,6 +44,8 @@ export interface DemoStep {
   /** short id for --steps */
   id: string;
   title: string;
+  /** make the step's own inputs (e.g. a light-curve catalog) under ctx.dataDir, recording them in ctx.data */
+  prepare?(ctx: DemoContext): Promise<void>;
   spec(ctx: DemoContext): JobSpec;
   /** print what the job produced (a few lines) */
   show?(ctx: DemoContext, info: JobInfo, results: ResultsReply): Promise<void>;
@@ -185,11 +193,19 @@ export async function runDemo(rt: Runtime, user: string, o: DemoOptions): Promis
       catalog,
       catalogRows: o.rows,
       outDir: join(base, 'out'),
+      dataDir: join(base, 'data'),
+      data: { object: catalog },
+      signal: ac.signal,
       query: async (sql) => (await conn.runAndReadAll(sql)).getRowObjectsJS() as Record<string, unknown>[],
     };
     for (const [i, step] of steps.entries()) {
       if (ac.signal.aborted) break;
       out(rt, `\n== step ${i + 1}/${steps.length}: ${step.title}`);
+      if (step.prepare) {
+        const tp = performance.now();
+        await step.prepare(ctx);
+        out(rt, `inputs prepared in ${formatDuration((performance.now() - tp) / 1000)}`);
+      }
       const sub = await client.submit(step.spec(ctx));
       out(rt, `submitted job ${sub.jobId} (${formatCount(sub.tasks)} tasks)`);
       const info = await watchJob(rt, client, sub.jobId, { label: step.id });

@@ -28,7 +28,7 @@ export function registerLedgerExportCommand(program: Command, rt: Runtime): void
       'after',
       `
 Columns: seq, time_ms, time, subject, ts, kind, group, user, actor, job_id, charge_index,
-task_id, attempt, outcome, cpu_seconds, gpu_seconds, wall_seconds, allocated_cores,
+task_id, attempt, execution, outcome, cpu_seconds, gpu_seconds, wall_seconds, allocated_cores,
 core_seconds (= wall × allocated cores, what is charged), peak_rss_bytes, bytes_read,
 bytes_written, worker, host, code_version, git_commit, executor_kind, started_at, ended_at,
 inputs, outputs, job_kind, job_name, tasks, state, done, failed, scope, share,

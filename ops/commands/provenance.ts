@@ -17,6 +17,8 @@ import { configOf, connectNats, out, outJson, type Runtime } from './runtime.js'
 export interface AttemptView {
   taskId: string;
   attempt: number;
+  /** unique id of the execution (<workerId>.<n>) */
+  execution: string;
   outcome: Charge['outcome'];
   worker: Charge['provenance']['worker'];
   code: Charge['provenance']['code'];
@@ -62,6 +64,7 @@ function attemptView(c: Charge): AttemptView {
   return {
     taskId: c.taskId,
     attempt: c.attempt,
+    execution: c.execution,
     outcome: c.outcome,
     worker: p.worker,
     code: p.code,

@@ -13,6 +13,7 @@ function charge(taskId: string, attempt: number, outcome: Charge['outcome'], inp
     taskId,
     jobId: 'j1',
     attempt,
+    execution: `w${attempt}.${t}`,
     outcome,
     usage,
     provenance: {

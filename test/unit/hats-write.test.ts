@@ -221,6 +221,13 @@ describe('writeHatsCatalog sources and failures', () => {
     expect(cat.totalRows).toBe(5000);
     expect(cat.partitions.length).toBeGreaterThan(12);
     await checkPlacement(cat, 300, 6);
+    // The writer plans in DuckDB, top-down; it must agree with the pure planner on the same counts.
+    const counts = await q(`SELECT (_healpix_29 >> 46)::BIGINT, count(*) FROM ${readParquetSql(cat.partitions.flatMap((p) => p.files))} GROUP BY 1`);
+    const pure = planHatsPartitions(new Map(counts.map((r) => [Number(r[0]), Number(r[1])])), 6, 300);
+    expect(cat.partitions.map((p) => [p.order, p.pixel, p.rows])).toEqual(
+      pure.sort((x, y) => x.order - y.order || x.pixel - y.pixel).map((p) => [p.order, p.pixel, p.rows]),
+    );
+    expect(new Set(cat.partitions.map((p) => p.order)).size).toBeGreaterThanOrEqual(2);
     if (!pythonHas('healpy')) return; // healpy comparison below needs Debian's python
     const rows = await q(`SELECT ra, dec, _healpix_29::VARCHAR FROM ${readParquetSql(cat.partitions.flatMap((p) => p.files))} ORDER BY id`);
     const file = join(tmp, 'radec.json');

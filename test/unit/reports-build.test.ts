@@ -23,6 +23,7 @@ function charge(jobId: string, task: number, attempt: number, outcome: Charge['o
     taskId: `${jobId}.t${task}`,
     jobId,
     attempt,
+    execution: `w1.${task}.${attempt}`,
     outcome,
     usage: usage(u),
     provenance: {

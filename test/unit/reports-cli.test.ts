@@ -30,6 +30,7 @@ function charge(jobId: string, i: number, wallSeconds: number, cores = 1): Charg
     taskId: `${jobId}.${i}`,
     jobId,
     attempt: 1,
+    execution: `w.${jobId}.${i}`,
     outcome: 'ok',
     usage: { cpuSeconds: wallSeconds * cores * 0.9, wallSeconds, gpuSeconds: 0, peakRssBytes: 1, bytesRead: 1, bytesWritten: 1, allocatedCores: cores },
     provenance: { inputs: [], outputs: [], code: { ubatchVersion: '0', gitCommit: 'x', kind: 'noop' }, params: {}, worker: { id: 'w', host: 'h', pid: 1 }, startedAt: '', endedAt: '' },

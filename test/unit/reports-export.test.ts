@@ -15,6 +15,7 @@ function charge(jobId: string, i: number, attempt: number, outcome: Charge['outc
     taskId: `${jobId}.${i}`,
     jobId,
     attempt,
+    execution: `w${i % 3}.${i}.${attempt}`,
     outcome,
     usage: { cpuSeconds: cpu, wallSeconds: wall, gpuSeconds: gpu, peakRssBytes: 2 ** 30, bytesRead: 1000 * i, bytesWritten: 10 * i, allocatedCores: 2 },
     provenance: {

@@ -18,6 +18,7 @@ function charge(jobId: string, i: number, wallSeconds: number): Charge {
     taskId: `${jobId}.${i}`,
     jobId,
     attempt: 1,
+    execution: `w.${jobId}.${i}`,
     outcome: 'ok',
     usage: { cpuSeconds: wallSeconds, wallSeconds, gpuSeconds: 0, peakRssBytes: 0, bytesRead: 0, bytesWritten: 0 },
     provenance: { inputs: [], outputs: [], code: { ubatchVersion: '0', gitCommit: 'x', kind: 'noop' }, params: {}, worker: { id: 'w', host: 'h', pid: 1 }, startedAt: '', endedAt: '' },
