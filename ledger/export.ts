@@ -326,7 +326,7 @@ async function copyThroughDuckDb(
       }
       o.onProgress?.(rows, count);
       o.signal?.throwIfAborted();
-      const select = `SELECT ${COLUMN_NAMES.map((c) => (c === 'time_ms' ? `${sqlIdent(c)}, epoch_ms(${sqlIdent(c)}) AS "time"` : sqlIdent(c))).join(', ')} FROM ledger ORDER BY seq, charge_index`;
+      const select = `SELECT ${COLUMN_NAMES.map((c) => (c === 'time_ms' ? `${sqlIdent(c)}, epoch_ms(${sqlIdent(c)}) AS "time"` : sqlIdent(c))).join(', ')} FROM ledger`; // insertion (ledger) order is kept: DuckDB preserves it by default
       const options = format === 'parquet' ? `(FORMAT parquet, COMPRESSION ${o.compression ?? 'zstd'})` : '(FORMAT csv, HEADER true)';
       await conn.run(`COPY (${select}) TO ${sqlString(file)} ${options}`);
       return { rows, records: count };

@@ -13,7 +13,7 @@
  *   ColumnMetaData: 1 type, 3 path_in_schema, 12 statistics
  *   Statistics: 1 max, 2 min, 5 max_value, 6 min_value
  */
-import { open, readFile, writeFile } from 'node:fs/promises';
+import { open, writeFile } from 'node:fs/promises';
 import { HatsParquetError } from './errors.js';
 
 /** Thrift compact type codes. */
@@ -493,9 +493,4 @@ export function schemaOnlyFooter(meta: ThriftStruct): ThriftStruct {
   out.set(3, { t: 'i64', v: 0n });
   out.set(4, { t: 'list', et: T.STRUCT, v: [] });
   return out;
-}
-
-/** Read a file's bytes (used by tests to compare round trips). */
-export async function readBytes(path: string): Promise<Uint8Array> {
-  return new Uint8Array(await readFile(path));
 }

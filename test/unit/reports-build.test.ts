@@ -110,6 +110,17 @@ describe('buildReport', () => {
     expect(desc2.share).toBe(40);
   });
 
+  it('charges two executions of the same attempt (a redelivery after a server crash) but not a repeat of one execution', () => {
+    seq = 0;
+    const a = charge('jx', 1, 1, 'ok', { wallSeconds: 3600 });
+    const redelivered = { ...a, execution: 'w2.7' };
+    const r = buildReport([charged(T0, 'g', 'u', [a]), charged(T0 + 1, 'g', 'u', [redelivered]), charged(T0 + 2, 'g', 'u', [a])]);
+    close(r.totals.coreHours, 2);
+    expect(r.totals.attempts).toBe(2);
+    expect(r.checks.duplicateCharges).toBe(1);
+    expect(chargedUsage([charged(T0, 'g', 'u', [a, redelivered, a])])).toHaveLength(2);
+  });
+
   it('filters by group, by user and by time window', () => {
     const byGroup = buildReport(ledger(), { group: 'tvs' });
     expect(byGroup.tenants.map((t) => `${t.group}.${t.user}`)).toEqual(['tvs.carol']);

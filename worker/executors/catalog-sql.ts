@@ -85,21 +85,26 @@ export const catalogSqlExecutor: Executor = {
     const part = ctx.task.partition;
     if (!part || part.files.length === 0) throw new InputError('task has no input partition', 'invalid_task', `task ${ctx.task.taskId}`);
     const where = part.order >= 0 ? `partition Norder=${part.order}/Npix=${part.pixel} (${part.files[0]})` : `input ${part.files[0]}`;
-    const inputs = await Promise.all(part.files.map((f) => fileRecord(f).catch((err) => { throw new InputError(`input not found: ${f}`, 'input_not_found', f, { cause: err }); })));
+    // checksums for provenance are computed while the query runs
+    const hashing = Promise.all(part.files.map((f) => fileRecord(f).catch((err) => { throw new InputError(`input not found: ${f}`, 'input_not_found', f, { cause: err }); })));
+    hashing.catch(() => undefined);
     const out = join(ctx.outDir, 'part.parquet');
     const rows = await runCopy(ctx, `CREATE VIEW "partition" AS SELECT * FROM ${readFilesSql(part.files)}`, map, out, part.files.map(dirname), where);
+    const inputs = await hashing;
     ctx.progress();
     return { inputs, outputs: [await fileRecord(out, rows)], rows };
   },
   async reduce(ctx, partials) {
     const { reduce } = catalogSqlParams(ctx.spec.params);
     if (!reduce) throw new InputError('reduce stage without params.reduce', 'invalid_spec', '/params/reduce');
-    const inputs = await Promise.all(partials.map((f) => fileRecord(f)));
+    const hashing = Promise.all(partials.map((f) => fileRecord(f)));
+    hashing.catch(() => undefined);
     const out = join(ctx.outDir, 'result.parquet');
     const setup = partials.length > 0
       ? `CREATE VIEW partials AS SELECT * FROM read_parquet([${partials.map(sqlString).join(', ')}], union_by_name = true)`
       : 'CREATE TABLE partials (dummy INTEGER)';
     const rows = await runCopy(ctx, setup, reduce, out, [...new Set(partials.map(dirname))], 'reduce query (params.reduce)');
+    const inputs = await hashing;
     return { inputs, outputs: [await fileRecord(out, rows)], rows };
   },
 };
