@@ -11,3 +11,4 @@ export * as lombscargle from './lombscargle/index.js';
 export * as fits from './fits/index.js';
 export * as wcs from './wcs/index.js';
 export * as images from './images/index.js';
+export * as imaging from './imaging/index.js';

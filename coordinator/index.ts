@@ -4,3 +4,4 @@ export { planJob, catalogPartitions, type Plan } from './planner.js';
 export { JobManager } from './manager.js';
 export { noopCoordinatorMetrics, type CoordinatorMetrics } from './types.js';
 export * as fairshare from './fairshare/index.js';
+export { commitOutputs, discardAttempt } from './commit.js';

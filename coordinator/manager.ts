@@ -26,6 +26,7 @@ import {
   TERMINAL_STATES,
   UbatchApiError,
   validateOrThrow,
+  writesHatsCatalog,
   type JobEvent,
   type JobInfo,
   type JobStateName,
@@ -558,7 +559,8 @@ export class JobManager {
       if (o.status === 'ok') {
         await this.accept(r, o);
         r.info.done += 1;
-        await this.close(r, 'succeeded');
+        // a reduce over the partitions that succeeded: partial when some map tasks failed
+        await this.close(r, r.info.failed === 0 ? 'succeeded' : 'partial', r.info.failed === 0 ? undefined : `${r.info.failed} of ${mapTaskCount(r)} map tasks failed; the reduce covers the others`);
       } else {
         r.info.failed += 1;
         this.recordFailure(r, o);
@@ -596,7 +598,7 @@ export class JobManager {
     for (const f of outputs) r.outputs.push(f);
     if (o.rows !== undefined) r.rowsOut += o.rows;
     const p = r.units?.[o.index]?.partition;
-    if (o.stage === 'map' && !r.info.hasReduce && r.info.kind === 'catalog.sql' && p && p.order >= 0) r.leaves.push({ order: p.order, pixel: p.pixel, rows: o.rows ?? 0 });
+    if (o.stage === 'map' && writesHatsCatalog(r.info.kind, r.info.hasReduce) && p && p.order >= 0) r.leaves.push({ order: p.order, pixel: p.pixel, rows: o.rows ?? 0 });
     if (o.summary !== undefined && r.summaries.length < MAX_SUMMARIES_KEPT) r.summaries.push({ taskId: o.taskId, summary: o.summary });
   }
 
@@ -628,7 +630,7 @@ export class JobManager {
 
   private async close(r: JobRecord, state: JobStateName, error?: string): Promise<void> {
     if (TERMINAL_STATES.has(r.info.state)) return;
-    if (state !== 'cancelled' && r.info.kind === 'catalog.sql' && !r.info.hasReduce && r.leaves.length > 0 && r.info.output) {
+    if (state !== 'cancelled' && writesHatsCatalog(r.info.kind, r.info.hasReduce) && r.leaves.length > 0 && r.info.output) {
       try {
         await hats.writeHatsMetadata(r.info.output, { name: r.spec.name ?? r.info.jobId, raColumn: 'ra', decColumn: 'dec', partitions: r.leaves, extraProperties: { ubatch_job_id: r.info.jobId } });
       } catch (err) {

@@ -21,6 +21,7 @@ import {
   UbatchApiError,
   validateOrThrow,
   workRoot,
+  writesHatsCatalog,
   type FileRecord,
   type JobStateName,
   type Task,
@@ -273,7 +274,7 @@ export async function runLocally(specIn: JobSpec, o: LocalRunOptions = {}): Prom
       if (res.failed > 0) res.error = `${res.failed} of ${plan.count} tasks failed`;
     }
 
-    if (res.state !== 'cancelled' && spec.kind === 'catalog.sql' && !hasReduce && spec.output?.path) {
+    if (res.state !== 'cancelled' && writesHatsCatalog(spec.kind, hasReduce) && spec.output?.path) {
       const leaves = oks.flatMap(({ r, i }) => {
         const p = plan.units?.[i]?.partition;
         return p && p.order >= 0 ? [{ order: p.order, pixel: p.pixel, rows: r.rows ?? 0 }] : [];

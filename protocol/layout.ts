@@ -21,6 +21,19 @@ export function hatsLeafRelPath(order: number, pixel: number): string {
   return `dataset/Norder=${order}/Dir=${Math.floor(pixel / 10000) * 10000}/Npix=${pixel}.parquet`;
 }
 
+/**
+ * Kinds whose map tasks (when the job has no reduce) each write one `part.parquet`
+ * for their input partition: together they form a HATS catalog of the same
+ * partitions, so the leaf goes to the HATS path and the coordinator writes the
+ * catalog metadata when the job closes.
+ */
+export const HATS_OUTPUT_KINDS: ReadonlySet<string> = new Set(['catalog.sql', 'periodogram', 'crossmatch']);
+
+/** Whether a job of `kind` writes a HATS catalog (partition leaves plus metadata) at its output path. */
+export function writesHatsCatalog(kind: string, hasReduce: boolean): boolean {
+  return !hasReduce && HATS_OUTPUT_KINDS.has(kind);
+}
+
 /** Final path of a file an attempt wrote at `rel` (relative to its attempt dir). */
 export function committedPath(spec: JobSpec, hasReduce: boolean, task: Pick<Task, 'stage' | 'index' | 'partition' | 'kind'>, rel: string): string {
   const out = spec.output!.path.replace(/\/+$/, '');
@@ -29,7 +42,7 @@ export function committedPath(spec: JobSpec, hasReduce: boolean, task: Pick<Task
     return join(out.endsWith('.parquet') ? `${out}.files` : out, rel);
   }
   if (hasReduce) return join(workRoot(out), 'partials', `${task.index}`, rel);
-  if (task.kind === 'catalog.sql' && rel === 'part.parquet') {
+  if (HATS_OUTPUT_KINDS.has(task.kind) && rel === 'part.parquet') {
     const p = task.partition;
     return p && p.order >= 0 ? join(out, hatsLeafRelPath(p.order, p.pixel)) : join(out, `part-${task.index}.parquet`);
   }

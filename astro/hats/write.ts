@@ -10,7 +10,7 @@ import { BIGINT, DOUBLE, DuckDBScalarFunction, type DuckDBConnection } from '@du
 import { ang2pixBig } from '../healpix/index.js';
 import { hatsLeafPath, openHatsCatalog, type HatsCatalog } from './catalog.js';
 import { ensureScalarFunction, sqlIdent, sqlString, withDuck } from './duck.js';
-import { HatsError, HatsWriteError, throwIfAborted } from './errors.js';
+import { HatsAbortError, HatsError, HatsWriteError, throwIfAborted } from './errors.js';
 import { mergeFooters, readFileMetaData, schemaOnlyFooter, summarizeFooter, writeFooterOnlyParquet } from './parquet-footer.js';
 import { writePartitionInfo } from './partition-info.js';
 import { writePropertiesFile } from './properties.js';
@@ -292,54 +292,65 @@ export async function writeHatsCatalog(
   throwIfAborted(opts.signal, root);
   const created = !existsSync(root);
   await mkdir(root, { recursive: true });
+  const writeLeaves = async (conn: DuckDBConnection): Promise<HatsPartitionMeta[]> => {
+    registerHealpix29(conn);
+    const src = await sourceSql(source, root);
+    const cols = await describeColumns(conn, src, root);
+    for (const c of [o.raColumn, o.decColumn]) {
+      if (!cols.includes(c)) {
+        throw new HatsWriteError(`source has no column ${JSON.stringify(c)} (columns: ${cols.join(', ')})`, root);
+      }
+    }
+    throwIfAborted(opts.signal, root);
+    const stage = `hats_stage_${process.pid}_${++stageCounter}`;
+    const exclude = cols.includes('_healpix_29') ? ' EXCLUDE (_healpix_29)' : '';
+    await conn.run(
+      `CREATE TEMP TABLE ${stage} AS SELECT ${HEALPIX29_FN}(${sqlIdent(o.raColumn)}, ${sqlIdent(o.decColumn)}) AS _healpix_29, *${exclude} ` +
+        `FROM ${src} ORDER BY _healpix_29`,
+    );
+    try {
+      throwIfAborted(opts.signal, root);
+      const bad = await conn.runAndReadAll(`SELECT count(*) FROM ${stage} WHERE _healpix_29 IS NULL`);
+      const nBad = Number(bad.getRows()[0]?.[0] ?? 0);
+      if (nBad > 0) {
+        throw new HatsWriteError(
+          `${nBad} source rows have NULL or invalid ${o.raColumn}/${o.decColumn} (dec must be in [-90, 90])`,
+          root,
+        );
+      }
+      const plan = await planPartitionsInDuck(conn, stage, o.highestOrder, o.maxRowsPerPartition);
+      // The stage is sorted; a range scan of it keeps that order when DuckDB preserves insertion
+      // order (its default), which saves re-sorting every leaf. Someone may have turned it off.
+      const ordered = await conn.runAndReadAll(`SELECT current_setting('preserve_insertion_order')`);
+      const orderBy = ordered.getRows()[0]?.[0] === true ? '' : ' ORDER BY _healpix_29';
+      for (let i = 0; i < plan.length; i++) {
+        throwIfAborted(opts.signal, root);
+        const p = plan[i];
+        if (!p) continue;
+        const leaf = hatsLeafPath(root, p.order, p.pixel);
+        await mkdir(dirname(leaf), { recursive: true });
+        const lo = BigInt(p.pixel) << BigInt(2 * (29 - p.order));
+        const hi = BigInt(p.pixel + 1) << BigInt(2 * (29 - p.order));
+        await conn.run(
+          `COPY (SELECT * FROM ${stage} WHERE _healpix_29 >= ${lo} AND _healpix_29 < ${hi}${orderBy}) ` +
+            `TO ${sqlString(leaf)} (FORMAT parquet, COMPRESSION zstd)`,
+        );
+        opts.onProgress?.(i + 1, plan.length);
+      }
+      return plan;
+    } finally {
+      await conn.run(`DROP TABLE IF EXISTS ${stage}`);
+    }
+  };
   try {
     const partitions = await withDuck(async (conn) => {
-      registerHealpix29(conn);
-      const src = await sourceSql(source, root);
-      const cols = await describeColumns(conn, src, root);
-      for (const c of [o.raColumn, o.decColumn]) {
-        if (!cols.includes(c)) {
-          throw new HatsWriteError(`source has no column ${JSON.stringify(c)} (columns: ${cols.join(', ')})`, root);
-        }
-      }
-      const stage = `hats_stage_${process.pid}_${++stageCounter}`;
-      const exclude = cols.includes('_healpix_29') ? ' EXCLUDE (_healpix_29)' : '';
-      await conn.run(
-        `CREATE TEMP TABLE ${stage} AS SELECT ${HEALPIX29_FN}(${sqlIdent(o.raColumn)}, ${sqlIdent(o.decColumn)}) AS _healpix_29, *${exclude} ` +
-          `FROM ${src} ORDER BY _healpix_29`,
-      );
+      // An abort also interrupts the statement in flight (staging a big source takes seconds).
+      const interrupt = () => conn.interrupt();
+      opts.signal?.addEventListener('abort', interrupt, { once: true });
       try {
-        throwIfAborted(opts.signal, root);
-        const bad = await conn.runAndReadAll(`SELECT count(*) FROM ${stage} WHERE _healpix_29 IS NULL`);
-        const nBad = Number(bad.getRows()[0]?.[0] ?? 0);
-        if (nBad > 0) {
-          throw new HatsWriteError(
-            `${nBad} source rows have NULL or invalid ${o.raColumn}/${o.decColumn} (dec must be in [-90, 90])`,
-            root,
-          );
-        }
-        const plan = await planPartitionsInDuck(conn, stage, o.highestOrder, o.maxRowsPerPartition);
-        // The stage is sorted; a range scan of it keeps that order when DuckDB preserves insertion
-        // order (its default), which saves re-sorting every leaf. Someone may have turned it off.
-        const ordered = await conn.runAndReadAll(`SELECT current_setting('preserve_insertion_order')`);
-        const orderBy = ordered.getRows()[0]?.[0] === true ? '' : ' ORDER BY _healpix_29';
-        for (let i = 0; i < plan.length; i++) {
-          throwIfAborted(opts.signal, root);
-          const p = plan[i];
-          if (!p) continue;
-          const leaf = hatsLeafPath(root, p.order, p.pixel);
-          await mkdir(dirname(leaf), { recursive: true });
-          const lo = BigInt(p.pixel) << BigInt(2 * (29 - p.order));
-          const hi = BigInt(p.pixel + 1) << BigInt(2 * (29 - p.order));
-          await conn.run(
-            `COPY (SELECT * FROM ${stage} WHERE _healpix_29 >= ${lo} AND _healpix_29 < ${hi}${orderBy}) ` +
-              `TO ${sqlString(leaf)} (FORMAT parquet, COMPRESSION zstd)`,
-          );
-          opts.onProgress?.(i + 1, plan.length);
-        }
-        return plan;
+        return await writeLeaves(conn);
       } finally {
-        await conn.run(`DROP TABLE IF EXISTS ${stage}`);
+        opts.signal?.removeEventListener('abort', interrupt);
       }
     });
     throwIfAborted(opts.signal, root);
@@ -354,7 +365,12 @@ export async function writeHatsCatalog(
     });
     return await openHatsCatalog(root, { margin: false });
   } catch (err) {
+    // Leave nothing half-written: remove the directory we made, or empty the one we were given empty.
     if (created) await rm(root, { recursive: true, force: true });
+    else for (const e of await readdir(root)) await rm(resolve(root, e), { recursive: true, force: true });
+    if (opts.signal?.aborted && !(err instanceof HatsError)) {
+      throw new HatsAbortError(`writing HATS catalog ${root} aborted`, root, { cause: err });
+    }
     if (err instanceof HatsError) throw err;
     throw new HatsWriteError(`writing HATS catalog ${root} failed: ${err instanceof Error ? err.message : String(err)}`, root, {
       cause: err,

@@ -14,9 +14,13 @@ import { jsonDocument, processIo, type Io } from '../format.js';
 import { registerDaemonCommands } from './daemons.js';
 import { registerDemoCommand } from './demo.js';
 import { registerJobCommands } from './jobs.js';
+import { registerLedgerExportCommand } from './ledger-export.js';
 import { registerLedgerCommands } from './provenance.js';
+import { registerReportCommand } from './report.js';
+import { registerSharesSimulateCommand } from './shares-simulate.js';
 import { registerSubmitCommands } from './submit.js';
 import { registerUpCommand } from './up.js';
+import { registerQuotaCommands } from './quota.js';
 import type { Runtime } from './runtime.js';
 
 function packageVersion(): string {
@@ -63,6 +67,11 @@ export function buildProgram(rt: Runtime): Command {
   registerSubmitCommands(program, rt);
   registerJobCommands(program, rt);
   registerLedgerCommands(program, rt);
+  // after `ledger summary`: `ledger export` joins the same command group
+  registerLedgerExportCommand(program, rt);
+  registerReportCommand(program, rt);
+  registerSharesSimulateCommand(program, rt);
+  registerQuotaCommands(program, rt);
   registerDemoCommand(program, rt);
   return program;
 }

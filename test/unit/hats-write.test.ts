@@ -5,7 +5,7 @@ import { join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hatsLeafPath, openHatsCatalog, type HatsCatalog } from '../../astro/hats/catalog.js';
 import { readParquetSql, withDuck } from '../../astro/hats/duck.js';
-import { HatsWriteError } from '../../astro/hats/errors.js';
+import { HatsAbortError, HatsWriteError } from '../../astro/hats/errors.js';
 import { readFileMetaData, summarizeFooter } from '../../astro/hats/parquet-footer.js';
 import { parseProperties } from '../../astro/hats/properties.js';
 import { compileWriteHatsOptions, planHatsPartitions, writeHatsCatalog, writeHatsMetadata } from '../../astro/hats/write.js';
@@ -267,6 +267,19 @@ describe('writeHatsCatalog sources and failures', () => {
       },
     });
     await expect(run).rejects.toThrow(/aborted/);
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('an abort during staging interrupts DuckDB and cleans up', async () => {
+    const out = join(tmp, 'aborted-early');
+    const ac = new AbortController();
+    const run = writeHatsCatalog('SELECT range AS id, (range % 360)::DOUBLE AS ra, 0.0 AS dec FROM range(20000000)', out, {
+      name: 'a',
+      signal: ac.signal,
+    });
+    setTimeout(() => ac.abort(), 300); // lands before or during staging; both must end in HatsAbortError
+    const err = await run.catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HatsAbortError);
     expect(existsSync(out)).toBe(false);
   });
 
