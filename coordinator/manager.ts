@@ -38,7 +38,7 @@ import {
   type TaskOutcome,
   type Topology,
 } from '../protocol/index.js';
-import type { LedgerWriter } from '../ledger/index.js';
+import { buildReport, type LedgerRecord, type LedgerWriter, type Report } from '../ledger/index.js';
 import { Bitset } from './bitset.js';
 import { commitOutputs, discardAttempt } from './commit.js';
 import { fairTreeRanking } from './fairshare/index.js';
@@ -247,6 +247,39 @@ export class JobManager {
     await this.topo.jobs.put(KvKey.cancel(r.info.jobId), encode({ by: user, at: Date.now() }));
     await this.close(r, 'cancelled', `cancelled by ${user}`);
     return r.info;
+  }
+
+  /** re-run a job: the same stored spec as a new job (without its idempotency key) */
+  async rerun(user: string, body: unknown, operator = false): Promise<SubmitReply | Record<string, unknown>> {
+    const r = this.own(user, (body as { jobId?: unknown } | null)?.jobId, operator);
+    const spec = structuredClone(r.spec);
+    delete spec.idempotency_key;
+    return this.submit(r.info.user, { spec });
+  }
+
+  /** an accounting report: a replay of the ledger (users see their own tenants, operators any) */
+  async report(user: string, body: unknown, operator: boolean, records: () => Promise<LedgerRecord[]>): Promise<Report> {
+    const b = (body ?? {}) as { group?: unknown; user?: unknown; from?: unknown; to?: unknown };
+    const opt = (k: string, v: unknown): string | undefined => {
+      if (v === undefined) return undefined;
+      if (typeof v !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(v)) throw new UbatchApiError(ApiCode.BadRequest, `${k} must be a name`, `/${k}`);
+      return v;
+    };
+    const time = (k: string, v: unknown): number | undefined => {
+      if (v === undefined) return undefined;
+      const t = typeof v === 'number' ? v : typeof v === 'string' ? Date.parse(v) : NaN;
+      if (!Number.isFinite(t)) throw new UbatchApiError(ApiCode.BadRequest, `${k} must be an ISO date or ms epoch`, `/${k}`);
+      return t;
+    };
+    const group = opt('group', b.group);
+    let who = opt('user', b.user);
+    if (!operator) {
+      if (who !== undefined && who !== user) throw new UbatchApiError(ApiCode.Forbidden, `only operators may read another user's accounting`, '/user');
+      who = user;
+    }
+    const from = time('from', b.from);
+    const to = time('to', b.to);
+    return buildReport(await records(), { ...(group ? { group } : {}), ...(who ? { user: who } : {}), ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}), halfLifeMs: this.opts.halfLifeMs, now: Date.now() });
   }
 
   results(user: string, body: unknown, operator = false): ResultsReply {

@@ -7,6 +7,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Svcm, type Service, type ServiceMsg } from '@nats-io/services';
 import { API_PREFIX, ApiCode, decode, DecodeError, encode, isSafeToken, SERVICE_NAME, SERVICE_VERSION, UbatchApiError, Verb, type Log } from '../protocol/index.js';
+import { readLedger } from '../ledger/index.js';
 import type { JobManager } from './manager.js';
 import type { CoordinatorMetrics } from './types.js';
 
@@ -28,6 +29,8 @@ export async function startApiService(nc: NatsConnection, mgr: JobManager, log: 
     [Verb.jobsList]: (u, b, op) => mgr.list(u, b, op),
     [Verb.jobsCancel]: (u, b, op) => mgr.cancel(u, b, op),
     [Verb.resultsGet]: (u, b, op) => mgr.results(u, b, op),
+    [Verb.jobsRerun]: (u, b, op) => mgr.rerun(u, b, op),
+    [Verb.report]: (u, b, op) => mgr.report(u, b, op, () => readLedger(nc)),
     [Verb.quotaGet]: (u, b, op) => mgr.quotaGet(u, b, op),
     [Verb.quotaSet]: (u, b, op) => mgr.quotaSet(u, b, op),
     [Verb.sharesSet]: (u, b, op) => mgr.sharesSet(u, b, op),

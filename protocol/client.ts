@@ -75,6 +75,13 @@ export class UbatchClient {
   cancel(jobId: string): Promise<JobInfo> {
     return this.call(Verb.jobsCancel, { jobId });
   }
+  rerun(jobId: string): Promise<SubmitReply> {
+    return this.call(Verb.jobsRerun, { jobId });
+  }
+  /** accounting report (a replay of the ledger): your own use, or any group/user for operators */
+  report(req: { group?: string; user?: string; from?: string | number; to?: string | number } = {}): Promise<unknown> {
+    return this.call(Verb.report, req);
+  }
   results(jobId: string): Promise<ResultsReply> {
     return this.call(Verb.resultsGet, { jobId });
   }
