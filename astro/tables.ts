@@ -13,5 +13,7 @@ export function isCsvPath(f: string): boolean {
 /** Table function reading one partition's files: read_csv for .csv inputs, read_parquet otherwise. */
 export function readFilesSql(files: readonly string[]): string {
   const list = `[${files.map(sqlString).join(', ')}]`;
-  return files.every(isCsvPath) ? `read_csv(${list}, auto_detect = true, header = true)` : `read_parquet(${list}, union_by_name = true)`;
+  // union_by_name costs a schema pass over every file: only needed when several files may differ
+  const union = files.length > 1 ? ', union_by_name = true' : '';
+  return files.every(isCsvPath) ? `read_csv(${list}, auto_detect = true, header = true${union})` : `read_parquet(${list}${union})`;
 }

@@ -12,6 +12,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { hats, tables } from '../astro/index.js';
 import { ApiCode, jobHasReduce, KIND_CAPABILITY, UbatchApiError, type JobSpec, type PartitionRef } from '../protocol/index.js';
 import type { PlanUnit } from './jobs.js';
+import { planCrossmatch, planPeriodogram } from './planners-science.js';
 
 export interface Plan {
   capability: string;
@@ -80,6 +81,8 @@ const PLANNERS: Record<string, Planner> = {
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 100_000) throw bad(ApiCode.InvalidSpec, 'params.tasks must be an integer from 1 to 100000', '/params/tasks');
     return { count: n, hasReduce: false, estimateCoreSeconds: n * Math.min(walltime, 60) };
   },
+  periodogram: (spec) => planPeriodogram(spec),
+  crossmatch: (spec) => planCrossmatch(spec),
 };
 
 function requireOutput(spec: JobSpec): void {

@@ -47,7 +47,7 @@ function ledger(): LedgerRecord[] {
   }
   push(T0 + 5000, { kind: 'task.charged', ...base('tvs', 'bob'), charges: [charge('j2', 1, 1, 'failed', 10, 20, 0), charge('j2', 1, 2, 'ok', 10, 20, 0), charge('j2', 2, 1, 'cancelled', 1, 1, 0)] });
   push(T0 + 6000, { kind: 'job.closed', ...base('desc', 'alice'), jobId: 'j1', state: 'succeeded', done: 600, failed: 0, outputs: [{ path: '/out/x.parquet', bytes: 5, sha256: 'bb' }] });
-  push(T0 + 7000, { kind: 'share.set', ...base('desc', 'alice'), scope: 'user', share: 2 });
+  push(T0 + 7000, { kind: 'share.set', ...base('desc', 'alice'), ts: '', scope: 'user', share: 2 });
   return out;
 }
 
@@ -115,6 +115,9 @@ describe('exportLedger', () => {
     expect(job!['job_name']).toBe('it\'s, "quoted"\nname');
     expect(job!['tasks']).toBe(600);
     expect(Number(job!['t'])).toBe(T0 + 1);
+    // an empty string stays an empty string, a missing value is NULL
+    const [shareRow] = await query(`SELECT ts, share, task_id FROM ${src} WHERE kind = 'share.set' AND "user" = 'alice'`);
+    expect(shareRow).toEqual({ ts: '', share: 2, task_id: null });
     const cols = await query(`SELECT column_name FROM (DESCRIBE SELECT * FROM ${src})`);
     expect(cols.map((c) => c['column_name'])).toEqual([...Object.keys(LEDGER_EXPORT_COLUMNS).flatMap((c) => (c === 'time_ms' ? ['time_ms', 'time'] : [c]))]);
     // no temporary files left next to the output

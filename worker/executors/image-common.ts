@@ -35,9 +35,9 @@ export class ImageParamError extends Error {
   }
 }
 
-const fail = (message: string, where: string, code = 'invalid_spec'): never => {
+function fail(message: string, where: string, code = 'invalid_spec'): never {
   throw new ImageParamError(code, message, where);
-};
+}
 
 // ---------------------------------------------------------------------------------------
 // Units (Task.unit of image tasks)

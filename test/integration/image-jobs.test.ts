@@ -1,0 +1,292 @@
+/**
+ * Image kinds end to end on a real nats-server with a coordinator and two
+ * workers, over a small synthetic survey (4 visits of 512×512 calexps with a
+ * known sky): image.background against the true sky, image.stamps centred
+ * through their WCS with decodable PNGs and multi-epoch stacks,
+ * image.inject completeness, `ubatch run` giving the same outputs as the
+ * mesh, bad input of every kind rejected at submit with `where`, and the
+ * `ubatch images index` command.
+ */
+import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { Command } from 'commander';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fits, images, imaging, wcs } from '../../astro/index.js';
+import { registerImagesCommands } from '../../ops/commands/images.js';
+import type { Runtime } from '../../ops/commands/runtime.js';
+import { runLocally } from '../../ops/local-run.js';
+import { UbatchApiError, type JobSpec, type UbatchClient } from '../../protocol/index.js';
+import { startStack, type TestStack } from '../helpers/stack.js';
+
+async function query(sql: string): Promise<Record<string, unknown>[]> {
+  const inst = await DuckDBInstance.create(':memory:');
+  const c = await inst.connect();
+  try {
+    return (await c.runAndReadAll(sql)).getRowObjectsJson() as Record<string, unknown>[];
+  } finally {
+    c.closeSync();
+    inst.closeSync();
+  }
+}
+
+async function expectApiError(p: Promise<unknown>, code: string, where: string, message?: RegExp): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(UbatchApiError);
+    const err = e as UbatchApiError;
+    expect(err.code, err.message).toBe(code);
+    expect(err.where, err.message).toBe(where);
+    if (message) expect(err.message).toMatch(message);
+    return;
+  }
+  throw new Error(`expected ${code}, but the call succeeded`);
+}
+
+const rms = (a: Float32Array, b: Float32Array) => {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += (a[i]! - b[i]!) ** 2;
+  return Math.sqrt(s / a.length);
+};
+
+describe('image jobs on the mesh', () => {
+  let s: TestStack;
+  let c: UbatchClient;
+  let survey: imaging.ImageSurveyResult;
+  let index: string;
+  let targets: { id: string; ra: number; dec: number }[];
+
+  beforeAll(async () => {
+    s = await startStack({ workers: 2 });
+    c = await s.client('alice');
+    survey = await imaging.generateImageSurvey(join(s.dir, 'survey'), { visits: 4, width: 512, height: 512, seed: 3 });
+    index = join(s.dir, 'images.parquet');
+    await images.writeImageIndex(await images.indexImages(join(s.dir, 'survey', 'calexp')), index);
+    // bright stars well inside every epoch
+    const wcsOf = await Promise.all(survey.images.map(async (e) => wcs.TanSipWcs.fromHeader((await fits.readFitsHeaders(e.path))[1]!)));
+    targets = survey.truth
+      .filter((t) => t.kind === 'star' && (t.mags['r'] ?? 99) < 21)
+      .filter((t) => wcsOf.every((w) => {
+        const [x, y] = w.skyToPixel(t.ra, t.dec);
+        return x > 40 && y > 40 && x < 472 && y < 472;
+      }))
+      .slice(0, 5)
+      .map((t) => ({ id: `star-${t.id}`, ra: t.ra, dec: t.dec }));
+  });
+  afterAll(async () => {
+    await s?.stop();
+  });
+
+  describe('image.background', () => {
+    let spec: JobSpec;
+    let meshOut: string;
+    beforeAll(() => {
+      meshOut = join(s.dir, 'bg');
+      spec = { kind: 'image.background', input: { images: index }, params: { mode: 'lsb', box: 64, filter: 3, write_model: true, write_mask: true }, output: { path: meshOut } };
+    });
+
+    it('subtracts a sky that matches the truth, one task per image', async () => {
+      const sub = await c.submit(spec);
+      expect(sub.tasks).toBe(4);
+      const info = await c.wait(sub.jobId, { timeoutMs: 60_000 });
+      expect(info.state, info.error).toBe('succeeded');
+      const rows = await query(`SELECT * FROM read_parquet('${meshOut}/task-*/background.parquet') ORDER BY visit`);
+      expect(rows.map((r) => r['visit'])).toEqual([0, 1, 2, 3]);
+      for (const [i, e] of survey.images.entries()) {
+        const row = rows[i]!;
+        const [, sky] = await fits.readFits(e.truthPath!, { hdus: [1] }).then((h) => [h, h[0]!.data as Float32Array] as const);
+        const model = await fits.readFits(row['model'] as string);
+        expect(model.map((h) => h.name ?? '')).toEqual(['', 'BACKGROUND', 'RMS']);
+        // the LSB-preserving sky is within 2 ADU rms of the truth (the kernel test's bound)
+        expect(rms(model[1]!.data as Float32Array, sky)).toBeLessThanOrEqual(2);
+        expect(Math.abs((row['global_rms'] as number) - e.skyNoise) / e.skyNoise).toBeLessThan(0.05);
+        // the calexp is the input minus the model, with MASK, VARIANCE and the WCS kept
+        const orig = await fits.readFits(e.path);
+        const cal = await fits.readFits(row['calexp'] as string);
+        expect(cal.map((h) => h.name ?? '')).toEqual(['', 'IMAGE', 'MASK', 'VARIANCE']);
+        const a = orig[1]!.data as Float32Array;
+        const b = cal[1]!.data as Float32Array;
+        const m = model[1]!.data as Float32Array;
+        for (const k of [0, 1234, 100_000, 512 * 512 - 1]) expect(b[k]).toBeCloseTo(a[k]! - m[k]!, 2);
+        expect(Array.from((cal[2]!.data as Int32Array).subarray(0, 4096))).toEqual(Array.from((orig[2]!.data as Int32Array).subarray(0, 4096)));
+        expect(cal[1]!.header.getNumber('CRVAL1')).toBe(orig[1]!.header.getNumber('CRVAL1'));
+        expect(cal[0]!.header.getNumber('VISIT')).toBe(e.visit);
+        expect(cal[0]!.header.getString('BGMODE')).toBe('lsb');
+      }
+      const res = await c.results(sub.jobId);
+      expect(res.files.filter((f) => f.path.endsWith('.bgmask.fits'))).toHaveLength(4);
+      expect(res.summaries).toHaveLength(4);
+    });
+
+    it('`ubatch run` of the same spec writes the same files and pixels', async () => {
+      const localOut = join(s.dir, 'bg-local');
+      const r = await runLocally(spec, { output: localOut, parallel: 2 });
+      expect(r.state, r.error).toBe('succeeded');
+      const mesh = (await c.list({ all: true })).find((j) => j.kind === 'image.background' && j.state === 'succeeded')!;
+      const meshFiles = (await c.results(mesh.jobId)).files;
+      const rel = (root: string, fs: { path: string; sha256: string }[]) => fs.map((f) => relative(root, f.path)).sort();
+      expect(rel(localOut, r.files)).toEqual(rel(meshOut, meshFiles));
+      // FITS files are byte-identical except the HISTORY card naming the job
+      for (const f of meshFiles.filter((x) => x.path.endsWith('.fits'))) {
+        const local = await fits.readFits(join(localOut, relative(meshOut, f.path)));
+        const remote = await fits.readFits(f.path);
+        for (let h = 1; h < remote.length; h++) expect(Buffer.from((local[h]!.data as Float32Array).buffer)).toEqual(Buffer.from((remote[h]!.data as Float32Array).buffer));
+      }
+      const cols = 'visit, global_back, global_rms, mesh_width';
+      expect(await query(`SELECT ${cols} FROM read_parquet('${localOut}/task-*/background.parquet') ORDER BY visit`)).toEqual(await query(`SELECT ${cols} FROM read_parquet('${meshOut}/task-*/background.parquet') ORDER BY visit`));
+    });
+
+    it('rejects bad input at submit', async () => {
+      const notFits = join(s.dir, 'not-an-image.fits');
+      await writeFile(notFits, 'SIMPLE = this is not FITS\n');
+      await expectApiError(c.submit({ ...spec, input: { images: [survey.images[0]!.path, notFits] } }), 'invalid_input', '/spec/input/images/1', /not-an-image\.fits/);
+      await expectApiError(c.submit({ ...spec, input: { images: join(s.dir, 'no-such-index.parquet') } }), 'input_not_found', '/spec/input/images');
+      await expectApiError(c.submit({ ...spec, params: { mode: 'median' } }), 'invalid_spec', '/spec/params/mode');
+      await expectApiError(c.submit({ ...spec, select: { cone: { ra: 200, dec: 10, radius_deg: 0.1 } } }), 'invalid_input', '/spec/select/cone', /no image of the 4/);
+    });
+  });
+
+  describe('image.stamps', () => {
+    let spec: JobSpec;
+    let meshOut: string;
+    beforeAll(() => {
+      meshOut = join(s.dir, 'stamps');
+      spec = { kind: 'image.stamps', input: { images: index }, params: { targets, size: 33, png: true, stack: true }, output: { path: meshOut } };
+    });
+
+    it('cuts every epoch of every target centred through the WCS, with PNGs and stacks', async () => {
+      expect(targets.length).toBeGreaterThanOrEqual(3);
+      const sub = await c.submit(spec);
+      expect(sub.tasks).toBe(1); // one sky-map patch holds every target: all epochs meet in one task
+      const info = await c.wait(sub.jobId, { timeoutMs: 60_000 });
+      expect(info.state, info.error).toBe('succeeded');
+      const rows = await query(`SELECT * FROM read_parquet('${meshOut}/task-*/stamps.parquet') ORDER BY id, mjd`);
+      expect(rows).toHaveLength(targets.length * 4);
+      for (const r of rows) {
+        const hdus = await fits.readFits(r['fits'] as string);
+        expect(hdus.map((h) => h.name ?? '')).toEqual(['', 'IMAGE', 'MASK', 'VARIANCE']);
+        const w = wcs.TanSipWcs.fromHeader(hdus[1]!.header);
+        const [x, y] = w.skyToPixel(r['ra'] as number, r['dec'] as number);
+        expect(Math.abs(x - (r['center_x'] as number))).toBeLessThan(0.01);
+        expect(Math.abs(y - (r['center_y'] as number))).toBeLessThan(0.01);
+        // resampled (stack on): the target sits on the central pixel
+        expect(Math.abs(x - 16)).toBeLessThan(0.01);
+        expect(Math.abs(y - 16)).toBeLessThan(0.01);
+        expect(r['edge']).toBe(false);
+        const png = await sharp(readFileSync(r['png'] as string)).raw().toBuffer({ resolveWithObject: true });
+        expect(png.info).toMatchObject({ width: 33, height: 33, channels: 1 });
+        // a bright star: the centre of the preview is brighter than its corner
+        expect(png.data[16 * 33 + 16]!).toBeGreaterThan(png.data[0]!);
+      }
+      const stacks = await query(`SELECT * FROM read_parquet('${meshOut}/task-*/stacks.parquet') ORDER BY id`);
+      expect(stacks).toHaveLength(targets.length);
+      for (const st of stacks) {
+        expect(st['n_epochs']).toBe(4);
+        const h = await fits.readFits(st['fits'] as string);
+        expect(h.map((x) => x.name ?? '')).toEqual(['', 'MEDIAN', 'COUNT', 'CUBE']);
+        expect(h[3]!.shape).toEqual([33, 33, 4]);
+        const med = h[1]!.data as Float32Array;
+        expect(med[16 * 33 + 16]!).toBeGreaterThan(med[0]! + 100);
+      }
+    });
+
+    it('`ubatch run` of the same spec writes the same stamps', async () => {
+      const localOut = join(s.dir, 'stamps-local');
+      const r = await runLocally(spec, { output: localOut });
+      expect(r.state, r.error).toBe('succeeded');
+      const cols = 'id, visit, x, y, x0, y0, center_x, center_y, edge';
+      expect(await query(`SELECT ${cols} FROM read_parquet('${localOut}/task-*/stamps.parquet') ORDER BY id, visit`)).toEqual(await query(`SELECT ${cols} FROM read_parquet('${meshOut}/task-*/stamps.parquet') ORDER BY id, visit`));
+      const pick = (await query(`SELECT fits FROM read_parquet('${meshOut}/task-*/stamps.parquet') LIMIT 1`))[0]!['fits'] as string;
+      const a = await fits.readFits(pick);
+      const b = await fits.readFits(join(localOut, relative(meshOut, pick)));
+      expect(Array.from(b[1]!.data as Float32Array)).toEqual(Array.from(a[1]!.data as Float32Array));
+    });
+
+    it('rejects a target outside every image and a missing targets file at submit', async () => {
+      const far = [...targets.slice(0, 1), { id: 'far', ra: 10, dec: 10 }];
+      await expectApiError(c.submit({ ...spec, params: { targets: far } }), 'invalid_input', '/spec/params/targets/1', /"far".*outside every selected image/);
+      await expectApiError(c.submit({ ...spec, params: { targets_file: join(s.dir, 'nope.csv') } }), 'input_not_found', '/spec/params/targets_file');
+      await expectApiError(c.submit({ ...spec, params: { targets, size: 0 } }), 'invalid_spec', '/spec/params/size');
+      // skip_uncovered drops it instead
+      const sub = await c.submit({ ...spec, params: { targets: far, skip_uncovered: true, png: false, stack: false }, output: { path: join(s.dir, 'stamps-skip') } });
+      expect((await c.wait(sub.jobId, { timeoutMs: 60_000 })).state).toBe('succeeded');
+    });
+  });
+
+  describe('image.inject', () => {
+    it('recovers bright injected stars and reports completeness per magnitude bin', async () => {
+      const out = join(s.dir, 'inject');
+      const sub = await c.submit({
+        kind: 'image.inject',
+        input: { images: index },
+        params: { visits: [0, 1], sources: { n: 80, mag_min: 17, mag_max: 24, seed: 5 }, mag_bins: [17, 19, 21, 22, 23, 24], write_images: true },
+        output: { path: out },
+      });
+      expect(sub.tasks).toBe(2);
+      const info = await c.wait(sub.jobId, { timeoutMs: 60_000 });
+      expect(info.state, info.error).toBe('succeeded');
+      const bins = await query(`SELECT mag_min, sum(n_injected)::INTEGER AS n, sum(n_recovered)::INTEGER AS k FROM read_parquet('${out}/task-*/recovery.parquet') GROUP BY mag_min ORDER BY mag_min`);
+      expect(bins.map((b) => b['mag_min'])).toEqual([17, 19, 21, 22, 23]);
+      const frac = (i: number) => (bins[i]!['k'] as number) / (bins[i]!['n'] as number);
+      expect(bins[0]!['n'] as number).toBeGreaterThan(20);
+      expect(frac(0)).toBeGreaterThan(0.9);
+      expect(frac(1)).toBeGreaterThan(0.8);
+      expect(frac(4)).toBeLessThan(frac(0));
+      // fluxes of the bright ones are unbiased
+      const [ratio] = await query(`SELECT median(measured_flux / flux) AS r FROM read_parquet('${out}/task-*/injected.parquet') WHERE recovered AND mag < 19`);
+      expect(Math.abs((ratio!['r'] as number) - 1)).toBeLessThan(0.05);
+      // detections link back to the injected sources; injected images carry the INJECTED mask bit
+      const [linked] = await query(`SELECT count(*)::INTEGER AS n FROM read_parquet('${out}/task-*/detections.parquet') WHERE injected_index IS NOT NULL`);
+      const [recovered] = await query(`SELECT count(*)::INTEGER AS n FROM read_parquet('${out}/task-*/injected.parquet') WHERE recovered`);
+      expect(linked!['n']).toBe(recovered!['n']);
+      const res = await c.results(sub.jobId);
+      const injImg = res.files.find((f) => f.path.endsWith('.injected.fits'))!;
+      const mask = (await fits.readFits(injImg.path, { hdus: ['MASK'] }))[0]!.data as Int32Array;
+      expect(mask.some((m) => (m & imaging.MaskBit.INJECTED) !== 0)).toBe(true);
+      const summary = res.summaries[0]!.summary as { injected: number; bins: unknown[] };
+      expect(summary.injected).toBe(80);
+      expect(summary.bins.length).toBeGreaterThan(3);
+    });
+
+    it('rejects a selection with no image and a bad PSF at submit', async () => {
+      const base: JobSpec = { kind: 'image.inject', input: { images: index }, params: {}, output: { path: join(s.dir, 'inject-bad') } };
+      await expectApiError(c.submit({ ...base, params: { bands: ['z'] } }), 'invalid_input', '/spec/params/bands', /no image/);
+      await expectApiError(c.submit({ ...base, params: { psf: { type: 'airy', fwhm: 3 } } }), 'invalid_spec', '/spec/params/psf/type');
+      await expectApiError(c.submit({ ...base, params: { catalog: join(s.dir, 'missing.parquet') } }), 'input_not_found', '/spec/params/catalog');
+    });
+  });
+
+  describe('ubatch images index', () => {
+    const runImages = async (args: string[]) => {
+      let stdout = '';
+      let stderr = '';
+      const rt: Runtime = { io: { out: { write: (x: string) => ((stdout += x), true) }, err: { write: (x: string) => ((stderr += x), true) } } as unknown as Runtime['io'], exitCode: 0, env: {}, cwd: s.dir };
+      const program = new Command('ubatch').exitOverride();
+      registerImagesCommands(program, rt);
+      await program.parseAsync(['node', 'ubatch', 'images', 'index', ...args]);
+      return { stdout, stderr, code: rt.exitCode };
+    };
+
+    it('indexes a directory into Parquet, skipping a file that is not FITS', async () => {
+      const dir = join(s.dir, 'idx-src');
+      await mkdir(dir, { recursive: true });
+      for (const e of survey.images.slice(0, 2)) await writeFile(join(dir, e.path.split('/').pop()!), readFileSync(e.path));
+      await writeFile(join(dir, 'broken.fits'), 'not a fits file');
+      const r = await runImages([dir, '--out', 'idx.parquet', '--json']);
+      expect(r.code).toBe(1);
+      const doc = JSON.parse(r.stdout) as { images: number; failures: { path: string }[]; bands: { band: string; images: number; visits: number }[] };
+      expect(doc.images).toBe(2);
+      expect(doc.failures.map((f) => f.path.split('/').pop())).toEqual(['broken.fits']);
+      expect(doc.bands).toEqual([expect.objectContaining({ band: 'r', images: 2, visits: 2 })]);
+      const rows = await images.readImageIndex(join(s.dir, 'idx.parquet'));
+      expect(rows.map((x) => x.visit)).toEqual([0, 1]);
+      const t = await runImages([join(s.dir, 'survey', 'calexp'), '--out', 'idx2.parquet']);
+      expect(t.code).toBe(0);
+      expect(t.stdout).toMatch(/indexed 4 image\(s\) from 4 file\(s\)/);
+      expect(t.stdout).toMatch(/\br\b.*\b4\b/);
+    });
+  });
+});

@@ -1,0 +1,328 @@
+/**
+ * `crossmatch`: positional cross-match of a left catalog against a right one,
+ * one task per LEFT partition (a plain-file left is one task).
+ *
+ * A task matches its left rows against the right partitions that overlap its
+ * pixel plus the right margin cache (astro's crossmatchPartition: every pair is
+ * produced exactly once, by the task holding its left row, as LSDB does). A
+ * plain-file right side (or a plain-file left side) is matched whole with the
+ * in-memory kernel (astro's crossmatch). The planner puts in each task's
+ * `unit` what the task needs to know of both catalogs (column names, the
+ * overlapping right partitions and margin partitions), so tasks never open
+ * the catalogs' metadata.
+ *
+ * Output `part.parquet` (lands at the left partition's HATS leaf path), one
+ * row per pair, ordered by left row then rank:
+ *   left_<left_id>, right_<right_id>, separation_arcsec, rank (1 = nearest),
+ *   ra, dec (the left row's position: the output is partitioned like the left),
+ *   _healpix_29 (when the left has it), right_ra, right_dec,
+ *   left_<c> for c in left_columns, right_<c> for c in right_columns.
+ *
+ * params: { radius_arcsec: 1, k: 1, mode: nearest | all, left_columns: [], right_columns: [],
+ *           left_id: objectId, right_id: source_id }
+ */
+import { join } from 'node:path';
+import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
+import { crossmatch, hats, tables } from '../../astro/index.js';
+import { InputError, TaskCancelledError, TaskFailedError } from '../errors.js';
+import { fileRecord } from '../files.js';
+import type { ExecContext, ExecResult, Executor } from '../types.js';
+
+export interface CrossmatchParams {
+  radiusArcsec: number;
+  k: number;
+  mode: 'nearest' | 'all';
+  leftColumns: string[];
+  rightColumns: string[];
+  leftId: string;
+  rightId: string;
+}
+
+/** A partition as the planner hands it to a task. */
+export interface UnitPartition {
+  order: number;
+  pixel: number;
+  files: string[];
+}
+
+/** What a crossmatch task knows of one side (set by the planner). */
+export interface CrossmatchSide {
+  kind: 'hats' | 'file';
+  /** catalog directory, or the file */
+  root: string;
+  raColumn: string;
+  decColumn: string;
+  /** right side, HATS: the partitions that can hold matches of this task's left rows (all of them for a plain-file left) */
+  partitions?: UnitPartition[];
+  margin?: { root: string; thresholdArcsec: number; partitions: UnitPartition[] };
+}
+
+export interface CrossmatchUnit {
+  left: CrossmatchSide;
+  right: CrossmatchSide;
+}
+
+const bad = (message: string, where: string) => new InputError(message, 'invalid_spec', where);
+
+function columnList(v: unknown, where: string): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && x !== '')) throw bad(`${where.slice(1).replace('/', '.')} must be a list of column names`, where);
+  return [...new Set(v as string[])];
+}
+
+/** Fills defaults and rejects bad values (InputError with the spec field). Pure. */
+export function crossmatchParams(params: unknown): CrossmatchParams {
+  const p = (params ?? {}) as Record<string, unknown>;
+  const known = ['radius_arcsec', 'k', 'mode', 'left_columns', 'right_columns', 'left_id', 'right_id'];
+  for (const k of Object.keys(p)) if (!known.includes(k)) throw bad(`unknown crossmatch parameter ${JSON.stringify(k)} (known: ${known.join(', ')})`, `/params/${k}`);
+  const radius = p.radius_arcsec ?? 1;
+  if (typeof radius !== 'number' || !Number.isFinite(radius) || radius <= 0 || radius > 3600) throw bad('params.radius_arcsec must be a number > 0 and <= 3600', '/params/radius_arcsec');
+  const mode = p.mode ?? 'nearest';
+  if (mode !== 'nearest' && mode !== 'all') throw bad("params.mode must be 'nearest' or 'all'", '/params/mode');
+  const k = p.k ?? 1;
+  if (!(Number.isInteger(k) && (k as number) >= 1 && (k as number) <= 1000)) throw bad('params.k must be an integer from 1 to 1000', '/params/k');
+  if (mode === 'all' && p.k !== undefined && k !== 1) throw bad("params.k conflicts with mode 'all' (every pair within the radius is returned)", '/params/k');
+  for (const f of ['left_id', 'right_id'] as const) if (p[f] !== undefined && (typeof p[f] !== 'string' || p[f] === '')) throw bad(`params.${f} must be a column name`, `/params/${f}`);
+  return {
+    radiusArcsec: radius,
+    k: k as number,
+    mode,
+    leftColumns: columnList(p.left_columns, '/params/left_columns'),
+    rightColumns: columnList(p.right_columns, '/params/right_columns'),
+    leftId: (p.left_id as string | undefined) ?? 'objectId',
+    rightId: (p.right_id as string | undefined) ?? 'source_id',
+  };
+}
+
+function isPartList(v: unknown): v is UnitPartition[] {
+  return Array.isArray(v) && v.every((x) => typeof x === 'object' && x !== null && Number.isInteger((x as UnitPartition).order) && Number.isInteger((x as UnitPartition).pixel) && Array.isArray((x as UnitPartition).files));
+}
+
+function checkSide(v: unknown, name: string, taskId: string): CrossmatchSide {
+  const s = v as Partial<CrossmatchSide> | undefined;
+  const ok = s && (s.kind === 'hats' || s.kind === 'file') && typeof s.root === 'string' && typeof s.raColumn === 'string' && typeof s.decColumn === 'string'
+    && (s.partitions === undefined || isPartList(s.partitions))
+    && (s.margin === undefined || (typeof s.margin.root === 'string' && typeof s.margin.thresholdArcsec === 'number' && isPartList(s.margin.partitions)));
+  if (!ok) throw new InputError(`task ${taskId} carries no valid ${name} side in its unit (planned by an older coordinator?)`, 'invalid_task', `task ${taskId}`);
+  return s as CrossmatchSide;
+}
+
+function rightFiles(r: CrossmatchSide, withMargin: boolean): string[] {
+  if (r.kind === 'file') return [r.root];
+  const files = (r.partitions ?? []).flatMap((p) => p.files);
+  if (withMargin && r.margin) files.push(...r.margin.partitions.flatMap((p) => p.files));
+  return files;
+}
+
+const firstLine = (err: unknown) => ((err as Error)?.message ?? String(err)).split('\n')[0] ?? '';
+let tableCounter = 0;
+
+async function describe(conn: DuckDBConnection, files: string[], where: string): Promise<string[]> {
+  try {
+    return (await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${tables.readFilesSql(files)}`)).getRows().map((r) => String(r[0]));
+  } catch (err) {
+    throw new InputError(`cannot read ${where}: ${firstLine(err)}`, /No files found|does not exist|Cannot open/i.test(firstLine(err)) ? 'input_not_found' : 'invalid_input', where, { cause: err });
+  }
+}
+
+function requireColumns(have: string[], want: string[], side: string, where: string): void {
+  const missing = want.filter((c) => !have.includes(c));
+  if (missing.length > 0) throw new InputError(`${side} ${where} has no column ${missing.map((m) => JSON.stringify(m)).join(', ')} (columns: ${have.join(', ')})`, 'missing_column', where);
+}
+
+/**
+ * The left rows as a temp table with `lpos`, the row position in file order
+ * (the order crossmatchPartition reads them in): file_row_number plus the rows
+ * of the files before; CSV rows are numbered as read and the table is the order.
+ */
+async function materializeLeft(conn: DuckDBConnection, table: string, files: string[], select: string): Promise<number> {
+  let offset = 0;
+  let first = true;
+  for (const f of files) {
+    const src = tables.isCsvPath(f)
+      ? `(SELECT row_number() OVER () - 1 AS file_row_number, * FROM read_csv([${tables.sqlString(f)}], auto_detect = true, header = true))`
+      : `read_parquet([${tables.sqlString(f)}], file_row_number = true)`;
+    const q = `SELECT CAST(file_row_number + ${offset} AS BIGINT) AS lpos, ${select} FROM ${src}`;
+    await conn.run(first ? `CREATE TEMP TABLE ${table} AS ${q}` : `INSERT INTO ${table} ${q}`);
+    first = false;
+    const r = (await conn.runAndReadAll(`SELECT count(*) FROM ${table}`)).getRows()[0]?.[0];
+    offset = Number(r ?? 0);
+  }
+  return offset;
+}
+
+interface Pairs {
+  leftPos: Int32Array;
+  rightId: crossmatch.RowId[];
+  sep: Float64Array;
+  rank: Int32Array;
+  rightRa: Float64Array;
+  rightDec: Float64Array;
+  marginUsed: boolean;
+}
+
+async function readPoints(conn: DuckDBConnection, sql: string, where: string): Promise<{ ra: Float64Array; dec: Float64Array; id: crossmatch.RowId[] }> {
+  const cols = (await conn.runAndReadAll(sql)).getColumns();
+  const [cRa = [], cDec = [], cId = []] = cols;
+  const n = cRa.length;
+  const ra = new Float64Array(n);
+  const dec = new Float64Array(n);
+  const id: crossmatch.RowId[] = new Array<crossmatch.RowId>(n);
+  for (let i = 0; i < n; i++) {
+    const a = cRa[i];
+    const d = cDec[i];
+    if (typeof a !== 'number' || typeof d !== 'number') throw new InputError(`${where}: row ${i} has no position (ra=${String(a)}, dec=${String(d)})`, 'invalid_input', where);
+    ra[i] = a;
+    dec[i] = d;
+    const v = cId[i];
+    id[i] = typeof v === 'bigint' || typeof v === 'number' || typeof v === 'string' ? v : null;
+  }
+  return { ra, dec, id };
+}
+
+/** Pairs of one left partition of a HATS left against a HATS right (partition + margin). */
+async function matchHats(part: UnitPartition, unit: CrossmatchUnit, p: CrossmatchParams, signal: AbortSignal): Promise<Pairs> {
+  const side = (s: CrossmatchSide, parts: UnitPartition[]): hats.HatsCatalog => ({ root: s.root, name: s.root, type: 'object', properties: {}, raColumn: s.raColumn, decColumn: s.decColumn, partitions: parts });
+  const right = side(unit.right, unit.right.partitions ?? []);
+  const m = unit.right.margin;
+  if (m) {
+    right.margin = { root: m.root, name: m.root, type: 'margin', properties: {}, raColumn: unit.right.raColumn, decColumn: unit.right.decColumn, partitions: m.partitions, marginThresholdArcsec: m.thresholdArcsec };
+    right.marginThresholdArcsec = m.thresholdArcsec;
+  }
+  const opts: crossmatch.PartitionCrossmatchOptions = { radiusArcsec: p.radiusArcsec, mode: p.mode, leftIdColumn: p.leftId, rightIdColumn: p.rightId, signal };
+  if (p.mode === 'nearest') opts.k = p.k;
+  const r = await crossmatch.crossmatchPartition(side(unit.left, [part]), { order: part.order, pixel: part.pixel }, right, opts);
+  return { leftPos: r.left, rightId: r.rightId, sep: r.sepArcsec, rank: r.rank, rightRa: r.rightRa, rightDec: r.rightDec, marginUsed: r.marginUsed };
+}
+
+/** Pairs of the left rows (from the temp table, in lpos order) against the whole right side, in memory. */
+async function matchWhole(conn: DuckDBConnection, leftTable: string, unit: CrossmatchUnit, p: CrossmatchParams, signal: AbortSignal): Promise<Pairs> {
+  const q = hats.sqlIdent;
+  const left = await readPoints(conn, `SELECT "__ra", "__dec" FROM ${leftTable} ORDER BY lpos`, 'left input');
+  const files = rightFiles(unit.right, false);
+  const right = files.length === 0
+    ? { ra: new Float64Array(0), dec: new Float64Array(0), id: [] }
+    : await readPoints(conn, `SELECT CAST(${q(unit.right.raColumn)} AS DOUBLE), CAST(${q(unit.right.decColumn)} AS DOUBLE), ${q(p.rightId)} FROM ${tables.readFilesSql(files)}`, `right input ${unit.right.root}`);
+  const opts: crossmatch.CrossmatchOptions = { radiusArcsec: p.radiusArcsec, mode: p.mode, signal };
+  if (p.mode === 'nearest') opts.k = p.k;
+  const m = right.ra.length === 0
+    ? { left: new Int32Array(0), right: new Int32Array(0), sepArcsec: new Float64Array(0), rank: new Int32Array(0) }
+    : crossmatch.crossmatch(left, right, opts);
+  return {
+    leftPos: m.left,
+    rightId: Array.from(m.right, (r) => right.id[r] ?? null),
+    sep: m.sepArcsec,
+    rank: m.rank,
+    rightRa: Float64Array.from(m.right, (r) => right.ra[r]!),
+    rightDec: Float64Array.from(m.right, (r) => right.dec[r]!),
+    marginUsed: false,
+  };
+}
+
+async function writePairs(conn: DuckDBConnection, table: string, pairs: Pairs): Promise<void> {
+  const first = pairs.rightId.find((v) => v !== null);
+  const idType = typeof first === 'string' ? 'VARCHAR' : typeof first === 'number' ? 'DOUBLE' : 'BIGINT';
+  await conn.run(`CREATE TEMP TABLE ${table} (ord INTEGER, lpos BIGINT, rid ${idType}, sep DOUBLE, rnk INTEGER, rra DOUBLE, rdec DOUBLE)`);
+  const app: DuckDBAppender = await conn.createAppender(table, 'main', 'temp');
+  for (let i = 0; i < pairs.leftPos.length; i++) {
+    app.appendInteger(i);
+    app.appendBigInt(BigInt(pairs.leftPos[i]!));
+    const id = pairs.rightId[i];
+    if (id === null || id === undefined) app.appendNull();
+    else if (idType === 'VARCHAR') app.appendVarchar(String(id));
+    else if (idType === 'DOUBLE') app.appendDouble(Number(id));
+    else app.appendBigInt(BigInt(id));
+    app.appendDouble(pairs.sep[i]!);
+    app.appendInteger(pairs.rank[i]!);
+    app.appendDouble(pairs.rightRa[i]!);
+    app.appendDouble(pairs.rightDec[i]!);
+    app.endRow();
+  }
+  app.closeSync();
+}
+
+export const crossmatchExecutor: Executor = {
+  kind: 'crossmatch',
+  inProcess: true,
+  async map(ctx: ExecContext): Promise<ExecResult> {
+    const p = crossmatchParams(ctx.spec.params);
+    const part = ctx.task.partition;
+    if (!part || part.files.length === 0) throw new InputError('task has no left partition', 'invalid_task', `task ${ctx.task.taskId}`);
+    const u = (ctx.task.unit ?? {}) as Partial<CrossmatchUnit>;
+    const unit: CrossmatchUnit = { left: checkSide(u.left, 'left', ctx.task.taskId), right: checkSide(u.right, 'right', ctx.task.taskId) };
+    const where = part.order >= 0 ? `left partition Norder=${part.order}/Npix=${part.pixel} (${part.files[0]})` : `left input ${part.files[0]}`;
+    const rFiles = rightFiles(unit.right, true);
+    const hashing = Promise.all([...part.files, ...rFiles].map((f) => fileRecord(f).catch((err) => { throw new InputError(`input not found: ${f}`, 'input_not_found', f, { cause: err }); })));
+    hashing.catch(() => undefined);
+    const out = join(ctx.outDir, 'part.parquet');
+    const q = hats.sqlIdent;
+    const summary = await hats.withDuck(async (conn) => {
+      const leftCols = await describe(conn, part.files, where);
+      requireColumns(leftCols, [p.leftId, unit.left.raColumn, unit.left.decColumn, ...p.leftColumns], 'left', where);
+      const hasHealpix = leftCols.includes('_healpix_29');
+      const n = ++tableCounter;
+      const L = `xm_left_${process.pid}_${n}`;
+      const P = `xm_pairs_${process.pid}_${n}`;
+      try {
+        const select = [
+          `${q(p.leftId)} AS "__id"`,
+          `CAST(${q(unit.left.raColumn)} AS DOUBLE) AS "__ra"`,
+          `CAST(${q(unit.left.decColumn)} AS DOUBLE) AS "__dec"`,
+          ...(hasHealpix ? ['"_healpix_29" AS "__hp"'] : []),
+          ...p.leftColumns.map((c, i) => `${q(c)} AS "__l${i}"`),
+        ].join(', ');
+        const leftRows = await materializeLeft(conn, L, part.files, select);
+        ctx.progress();
+        if (ctx.signal.aborted) throw new TaskCancelledError('cancelled');
+        const both = unit.left.kind === 'hats' && unit.right.kind === 'hats' && part.order >= 0;
+        let pairs: Pairs;
+        try {
+          pairs = both ? await matchHats(part, unit, p, ctx.signal) : await matchWhole(conn, L, unit, p, ctx.signal);
+        } catch (err) {
+          if (ctx.signal.aborted || err instanceof crossmatch.CrossmatchAbortedError) throw new TaskCancelledError('cancelled');
+          if (err instanceof crossmatch.CrossmatchReadError || err instanceof crossmatch.CrossmatchCatalogError || err instanceof crossmatch.CrossmatchInputError) {
+            throw new InputError(`cross-match of ${where}: ${err.message}`, 'invalid_input', where, { cause: err });
+          }
+          if (err instanceof InputError) throw err;
+          throw new TaskFailedError(`cross-match of ${where} failed: ${firstLine(err)}`, 'crossmatch_failed', false, where, { cause: err });
+        }
+        ctx.progress();
+        await writePairs(conn, P, pairs);
+        let rightJoin = '';
+        if (p.rightColumns.length > 0) {
+          const files = rightFiles(unit.right, true);
+          const rCols = await describe(conn, files, `right input ${unit.right.root}`);
+          requireColumns(rCols, [p.rightId, ...p.rightColumns], 'right', `right input ${unit.right.root}`);
+          // a row can sit in a partition and in the margin: one copy per id
+          rightJoin = `LEFT JOIN (SELECT DISTINCT ON (${q(p.rightId)}) ${q(p.rightId)} AS "__rid", ${p.rightColumns.map((c, i) => `${q(c)} AS "__r${i}"`).join(', ')} ` +
+            `FROM ${tables.readFilesSql(files)} WHERE ${q(p.rightId)} IN (SELECT rid FROM ${P})) R ON R."__rid" = P.rid`;
+        }
+        const cols = [
+          `L."__id" AS ${q(`left_${p.leftId}`)}`,
+          `P.rid AS ${q(`right_${p.rightId}`)}`,
+          'P.sep AS separation_arcsec',
+          'P.rnk AS "rank"',
+          'L."__ra" AS ra',
+          'L."__dec" AS dec',
+          ...(hasHealpix ? ['L."__hp" AS _healpix_29'] : []),
+          'P.rra AS right_ra',
+          'P.rdec AS right_dec',
+          ...p.leftColumns.map((c, i) => `L."__l${i}" AS ${q(`left_${c}`)}`),
+          ...p.rightColumns.map((c, i) => `R."__r${i}" AS ${q(`right_${c}`)}`),
+        ];
+        const sql = `SELECT ${cols.join(', ')} FROM ${P} P JOIN ${L} L ON L.lpos = P.lpos ${rightJoin} ORDER BY P.ord`;
+        try {
+          await conn.run(`COPY (${sql}) TO ${tables.sqlString(out)} (FORMAT parquet, COMPRESSION zstd)`);
+        } catch (err) {
+          throw new TaskFailedError(`cannot write the pairs of ${where}: ${firstLine(err)}`, 'write_failed', true, where, { cause: err });
+        }
+        return { leftRows, pairs: pairs.leftPos.length, marginUsed: pairs.marginUsed, path: both ? 'partition' : 'whole' };
+      } finally {
+        await conn.run(`DROP TABLE IF EXISTS ${L}`).catch(() => undefined);
+        await conn.run(`DROP TABLE IF EXISTS ${P}`).catch(() => undefined);
+      }
+    });
+    const inputs = await hashing;
+    return { inputs, outputs: [await fileRecord(out, summary.pairs)], rows: summary.pairs, summary };
+  },
+};
