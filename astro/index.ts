@@ -12,3 +12,4 @@ export * as fits from './fits/index.js';
 export * as wcs from './wcs/index.js';
 export * as images from './images/index.js';
 export * as imaging from './imaging/index.js';
+export { mulberry32 } from './random.js';

@@ -24,6 +24,7 @@ import { join, resolve } from 'node:path';
 // the kernel modules directly: no DuckDB needed, so the script also runs from a build outside the repo
 import { crossmatch } from '../astro/crossmatch/crossmatch.js';
 import { SkyIndex } from '../astro/crossmatch/sky-index.js';
+import { mulberry32 as rng } from '../astro/random.js';
 
 const nLeft = Number(process.env.XM_LEFT ?? 100_000);
 const nRight = Number(process.env.XM_RIGHT ?? 1_000_000);
@@ -31,16 +32,6 @@ const repeat = Number(process.env.XM_REPEAT ?? 3);
 const python = process.env.XM_PYTHON ?? '/usr/bin/python3';
 const radius = 1;
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function gauss(r: () => number): number {
   return Math.sqrt(-2 * Math.log(r() + 1e-300)) * Math.cos(2 * Math.PI * r());

@@ -27,6 +27,7 @@ import {
   type TenantRank,
   type UsageRecord,
 } from '../coordinator/fairshare/index.js';
+import { mulberry32 } from '../astro/random.js';
 
 const PICK_TARGET_US = 100;
 const results: Record<string, unknown>[] = [];
@@ -37,16 +38,6 @@ function emit(row: Record<string, unknown>): void {
   console.log(JSON.stringify(line));
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

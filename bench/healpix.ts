@@ -32,16 +32,6 @@ const points = arg('points', 1_000_000);
 const order = arg('order', 10);
 const repeats = arg('repeats', 7);
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -104,6 +94,7 @@ for line in sys.stdin:
     n = inner[name]
     print(timeit.timeit(fn, number=n) / n, flush=True)
 `;
+import { mulberry32 as rng } from '../astro/random.js';
 
 class PythonRef {
   private readonly lines: string[] = [];

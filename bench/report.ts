@@ -27,6 +27,7 @@ import { buildReport, reportToCsv } from '../ledger/reports.js';
 import type { LedgerRecord } from '../ledger/replay.js';
 import { summarizeLedger } from '../ledger/views.js';
 import type { Charge, LedgerEntry, Provenance } from '../protocol/index.js';
+import { mulberry32 as prng } from '../astro/random.js';
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -35,16 +36,6 @@ function arg(name: string, dflt: number): number {
 }
 
 /** mulberry32: a small seeded PRNG so every run benchmarks the same ledger */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const DAY = 86_400_000;
 const T0 = Date.UTC(2025, 0, 1);

@@ -86,7 +86,7 @@ export async function scienceDemoSteps(ctx: ScienceDemoContext): Promise<void> {
   const inGrid = rows.filter((r) => (r.truth as number) > 1 / 3 && (r.snr as number) > 30);
   log(`science: periodograms of ${gen.truth.length} objects; ${inGrid.filter(ok).length} of ${inGrid.length} high-S/N variables with P > 0.33 d recovered (eclipsing binaries may show P/2)`);
   log('  objectId             type        truth P (d)  found P (d)  power');
-  for (const r of rows.slice(0, 6)) {
+  for (const r of inGrid.slice(0, 6)) {
     log(`  ${String(r.objectId).padEnd(20)} ${String(r.type).padEnd(11)} ${(r.truth as number).toFixed(4).padStart(11)}  ${(r.found as number).toFixed(4).padStart(11)}  ${(r.power as number).toFixed(3)}${ok(r) ? '' : '  (missed)'}`);
   }
 

@@ -9,10 +9,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { cpus, tmpdir } from 'node:os';
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { hats } from '../astro/index.js';
-import { planJob } from '../coordinator/index.js';
+import { commitOutputs, planJob } from '../coordinator/index.js';
 import {
   ApiCode,
   attemptDir,
@@ -27,7 +27,7 @@ import {
   type Task,
   type TaskError,
 } from '../protocol/index.js';
-import { executors, noopLog, TaskCancelledError, TaskFailedError, TaskTimeoutError, type ExecContext, type ExecResult, type Executor, type Log } from '../worker/index.js';
+import { asTaskError, executors, noopLog, TaskCancelledError, TaskTimeoutError, type ExecContext, type ExecResult, type Executor, type Log } from '../worker/index.js';
 
 export interface LocalRunOptions {
   /** output path (a HATS directory, or a .parquet file for reduced catalog.sql); overrides spec.output.path @default spec.output.path, else .ubatch/output/local/<jobId> */
@@ -97,21 +97,6 @@ const LOCAL_USER = 'local';
 
 function localJobId(): string {
   return `l${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
-}
-
-function taskError(err: unknown): TaskError {
-  if (err instanceof TaskFailedError) return { code: err.code, message: err.message, retryable: err.retryable, ...(err.where ? { where: err.where } : {}) };
-  return { code: 'executor_error', message: (err as Error)?.message ?? String(err), retryable: true };
-}
-
-/** The coordinator's commit: move each file from its attempt directory to its final path. */
-async function commitAttempt(outDir: string, written: FileRecord[], finals: FileRecord[]): Promise<void> {
-  for (const [i, f] of written.entries()) {
-    const to = finals[i]!.path;
-    await mkdir(dirname(to), { recursive: true });
-    await rename(f.path, to);
-  }
-  await rm(outDir, { recursive: true, force: true });
 }
 
 /** Runs `spec` here and now; resolves with the job's final state (never rejects for task failures). */
@@ -186,7 +171,7 @@ export async function runLocally(specIn: JobSpec, o: LocalRunOptions = {}): Prom
         };
         const r: ExecResult = task.stage === 'reduce' ? await exec.reduce!(ctx, partials) : await exec.map(ctx);
         const finals = r.outputs.map((f) => ({ ...f, path: committedPath(spec, hasReduce, task, relative(outDir, f.path)) }));
-        await commitAttempt(outDir, r.outputs, finals);
+        await commitOutputs(task.taskId, outDir, finals, r.outputs.map((f) => relative(outDir, f.path)));
         return { ok: true, attempt, outputs: finals, ...(r.rows !== undefined ? { rows: r.rows } : {}), ...(r.summary !== undefined ? { summary: r.summary } : {}) };
       } catch (err0) {
         await rm(outDir, { recursive: true, force: true }).catch(() => undefined);
@@ -195,7 +180,7 @@ export async function runLocally(specIn: JobSpec, o: LocalRunOptions = {}): Prom
         if (o.signal?.aborted || (err instanceof TaskCancelledError && !(reason instanceof TaskTimeoutError))) {
           return { ok: false, attempt, error: { code: 'cancelled', message: 'cancelled', retryable: false }, cancelled: true };
         }
-        const te = taskError(err);
+        const te: TaskError = asTaskError(err);
         if (!te.retryable || attempt >= maxAttempts) return { ok: false, attempt, error: te };
         log.warn({ taskId: task.taskId, attempt, code: te.code, error: te.message }, 'task attempt failed; retrying');
         await new Promise((r) => setTimeout(r, (o.retryDelayMs ?? 200) * attempt));

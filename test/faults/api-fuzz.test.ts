@@ -6,18 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decode, encode, Verb } from '../../protocol/index.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
+import { mulberry32 as rng } from '../../astro/random.js';
 
 // deterministic PRNG so a failure can be replayed
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randomValue(r: () => number, depth: number): unknown {
   const k = Math.floor(r() * (depth > 6 ? 6 : 9));

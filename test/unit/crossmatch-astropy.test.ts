@@ -10,20 +10,11 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { crossmatch } from '../../astro/crossmatch/index.js';
 import { SYSTEM_PYTHON, pythonHasModules } from './ref/crossmatch-python.js';
+import { mulberry32 as rng } from '../../astro/random.js';
 
 const haveAstropy = pythonHasModules('numpy', 'astropy');
 if (!haveAstropy) console.warn(`crossmatch-astropy: skipped, ${SYSTEM_PYTHON} with numpy + astropy not available`);
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe.skipIf(!haveAstropy)('crossmatch vs astropy match_to_catalog_sky', () => {
   it('10k x 100k: same nearest neighbour and separation within the radius', () => {

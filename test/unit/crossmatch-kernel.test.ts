@@ -11,18 +11,9 @@ import {
   type MatchPairs,
   type SkyPoints,
 } from '../../astro/crossmatch/index.js';
+import { mulberry32 as rng } from '../../astro/random.js';
 
 /** mulberry32: small deterministic generator for test catalogs. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function points(n: number, gen: (i: number) => [number, number]): SkyPoints {
   const ra = new Float64Array(n);

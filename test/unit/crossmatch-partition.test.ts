@@ -16,17 +16,8 @@ import {
   type PartitionMatches,
 } from '../../astro/crossmatch/index.js';
 import { openHatsCatalog, writeHatsCatalog, type HatsCatalog } from '../../astro/hats/index.js';
+import { mulberry32 as rng } from '../../astro/random.js';
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Row {
   id: number;

@@ -10,20 +10,11 @@ import {
   tenantKey,
   type UsageRecord,
 } from '../../coordinator/fairshare/index.js';
+import { mulberry32 } from '../../astro/random.js';
 
 const HOUR = 3_600_000;
 
 /** Small seeded PRNG (mulberry32) so the random ledgers are reproducible. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function rec(group: string, user: string, coreSeconds: number, at: number, gpuSeconds = 0): UsageRecord {
   return { group, user, coreSeconds, gpuSeconds, at };

@@ -10,6 +10,7 @@ import {
   type TenantRank,
   type UsageLookup,
 } from '../../coordinator/fairshare/index.js';
+import { mulberry32 } from '../../astro/random.js';
 
 function lookup(groups: Record<string, number>, tenants: Record<string, number>): UsageLookup {
   return (group, user) => (user === undefined ? groups[group] ?? 0 : tenants[`${group}.${user}`] ?? 0);
@@ -33,16 +34,6 @@ function ranks(ranking: TenantRank[]): Record<string, number> {
   return Object.fromEntries(ranking.map((r) => [r.tenant, r.rank]));
 }
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('fairTreeRanking: hand-computed example', () => {
   // Groups A (share 60) and B (share 40).

@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidBacklogError, TenantPicker, type TenantRank } from '../../coordinator/fairshare/index.js';
+import { mulberry32 } from '../../astro/random.js';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function ranked(tenants: string[], ranks?: number[]): TenantRank[] {
   return tenants.map((tenant, i) => {

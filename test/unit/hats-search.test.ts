@@ -8,6 +8,7 @@ import { partitionsForPixels, partitionsInCone } from '../../astro/hats/search.j
 import { pix2ang } from '../../astro/healpix/index.js';
 import { generateObjectCatalog } from '../../astro/survey/objects.js';
 import { HATS_DATA, HATS_DATA_SKIP, hasHatsData } from './ref/hats-python.js';
+import { mulberry32 as rng } from '../../astro/random.js';
 
 const tmp = await mkdtemp(join(tmpdir(), 'hats-search-'));
 afterAll(() => rm(tmp, { recursive: true, force: true }));
@@ -40,16 +41,6 @@ function distDeg(ra1: number, dec1: number, ra2: number, dec2: number): number {
 }
 
 /** Mulberry32: a small seeded generator for test cones. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const key = (p: HatsPartition) => `${p.order}/${p.pixel}`;
 
