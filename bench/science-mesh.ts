@@ -66,7 +66,7 @@ async function timeMesh(client: UbatchClient, spec: JobSpec): Promise<{ wall: nu
 
 async function timeLocal(spec: JobSpec, out: string): Promise<{ wall: number; rows: number }> {
   const t0 = performance.now();
-  const r = await runLocally(spec, { output: out, parallel: 1 });
+  const r = await runLocally({ ...spec, output: { path: out } }, { parallel: 1 });
   const wall = (performance.now() - t0) / 1000;
   if (r.state !== 'succeeded') throw new Error(`local ${spec.kind} ended ${r.state}: ${r.error}`);
   await rm(out, { recursive: true, force: true });

@@ -12,7 +12,7 @@ import { UbatchClient } from '../../protocol/index.js';
 import { NatsServer } from '../../ops/nats-server.js';
 
 export interface TestStack {
-  server: NatsServer;
+  server: NatsServer | undefined;
   dir: string;
   coordinator: Coordinator;
   workers: WorkerDaemon[];
@@ -23,20 +23,22 @@ export interface TestStack {
   stop(): Promise<void>;
 }
 
-export async function startStack(o: { workers?: number; worker?: WorkerOptions; coordinator?: CoordinatorOptions; server?: NatsServer } = {}): Promise<TestStack> {
-  const server = o.server ?? (await NatsServer.start());
+export async function startStack(o: { workers?: number; worker?: WorkerOptions; coordinator?: CoordinatorOptions; server?: NatsServer; servers?: string[]; replicas?: number } = {}): Promise<TestStack> {
+  const server = o.server ?? (o.servers ? undefined : await NatsServer.start());
+  const urls = o.servers ?? [server!.url];
   const dir = await mkdtemp(join(tmpdir(), 'ubatch-test-'));
   const connections: NatsConnection[] = [];
   const conn = async () => {
-    const nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    const nc = await connect({ servers: urls, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
     connections.push(nc);
     return nc;
   };
-  const coordinator = await Coordinator.create({ nc: await conn(), service: { operators: ['ops'] } }, { outputRoot: join(dir, 'out'), flushMs: 20, ...o.coordinator });
+  const topology = o.replicas ? { replicas: o.replicas } : undefined;
+  const coordinator = await Coordinator.create({ nc: await conn(), service: { operators: ['ops'] }, ...(topology ? { topology } : {}) }, { outputRoot: join(dir, 'out'), flushMs: 20, ...o.coordinator });
   void coordinator.run();
   const workers: WorkerDaemon[] = [];
   const addWorker = async (wo: WorkerOptions = {}) => {
-    const w = await WorkerDaemon.create({ nc: await conn() }, { slots: 2, heartbeatMs: 500, scratchRoot: join(dir, `scratch-${workers.length}`), backoffMs: [50, 100, 200], ...o.worker, ...wo });
+    const w = await WorkerDaemon.create({ nc: await conn(), ...(topology ? { topology } : {}) }, { slots: 2, heartbeatMs: 500, scratchRoot: join(dir, `scratch-${workers.length}`), backoffMs: [50, 100, 200], ...o.worker, ...wo });
     void w.run();
     workers.push(w);
     return w;
@@ -55,7 +57,7 @@ export async function startStack(o: { workers?: number; worker?: WorkerOptions; 
       await Promise.all(workers.map((w) => w.close().catch(() => undefined)));
       await coordinator.close().catch(() => undefined);
       await Promise.all(connections.map((c) => c.close().catch(() => undefined)));
-      if (!o.server) await server.cleanup();
+      if (!o.server && server) await server.cleanup();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -1,0 +1,49 @@
+/**
+ * Fault matrix #9 (part): a 3-node loopback cluster with R3 streams. kill -9
+ * the UB_LEDGER stream leader under load: the job completes, every ledger
+ * entry acknowledged before the kill is still there, no execution is charged twice.
+ */
+import { jetstreamManager } from '@nats-io/jetstream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { readLedger, summarizeLedger } from '../../ledger/index.js';
+import { NatsCluster } from '../../ops/nats-server.js';
+import { startStack, type TestStack } from '../helpers/stack.js';
+
+describe('3-node cluster, R3 streams', () => {
+  let cluster: NatsCluster | undefined;
+  let s: TestStack | undefined;
+  afterAll(async () => {
+    await s?.stop();
+    await cluster?.cleanup();
+  });
+
+  it('kill -9 of the ledger stream leader under load loses no acknowledged entry', async () => {
+    cluster = await NatsCluster.start(3);
+    s = await startStack({ servers: cluster.urls, replicas: 3, workers: 2, worker: { slots: 4 }, coordinator: { ackWaitMs: 3000 } });
+    const c = await s.client('alice');
+    const sub = await c.submit({ kind: 'noop', params: { tasks: 300, sleep_ms: 40 } });
+    const nc = s.connections[0]!;
+    for (;;) {
+      if ((await c.get(sub.jobId)).done >= 60) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const before = await readLedger(nc);
+    const jsm = await jetstreamManager(nc);
+    const leaderName = (await jsm.streams.info('UB_LEDGER')).cluster?.leader;
+    const victim = cluster.servers.find((x) => x.serverName === leaderName);
+    expect(victim, `leader ${leaderName}`).toBeDefined();
+    victim!.kill('SIGKILL');
+    const info = await c.wait(sub.jobId, { timeoutMs: 150_000 });
+    expect(info.state, JSON.stringify(info.failures.slice(0, 3))).toBe('succeeded');
+    expect(info.done).toBe(300);
+    const after = await readLedger(nc);
+    const seqs = new Set(after.map((r) => r.seq));
+    for (const r of before) expect(seqs.has(r.seq)).toBe(true);
+    const sum = summarizeLedger(after);
+    expect(sum.duplicateCharges).toEqual([]);
+    const okTasks = new Set(after.flatMap((r) => (r.entry.kind === 'task.charged' ? r.entry.charges : [])).filter((ch) => ch.jobId === sub.jobId && ch.outcome === 'ok').map((ch) => ch.taskId));
+    expect(okTasks.size).toBe(300);
+    const newLeader = (await jsm.streams.info('UB_LEDGER')).cluster?.leader;
+    expect(newLeader).not.toBe(leaderName);
+  }, 240_000);
+});
