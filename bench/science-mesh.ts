@@ -22,7 +22,8 @@ import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { crossmatch, hats, lombscargle, survey } from '../astro/index.js';
 import { runLocally } from '../ops/local-run.js';
-import { startLocalStack } from '../ops/stack.js';
+import { readLedger } from '../ledger/index.js';
+import { startLocalStack, type LocalStack } from '../ops/stack.js';
 import type { JobSpec, UbatchClient } from '../protocol/index.js';
 import { closeIdleThreads } from '../worker/executors/thread-pool.js';
 
@@ -54,23 +55,66 @@ const files = (cat: hats.HatsCatalog) => `[${cat.partitions.flatMap((p) => p.fil
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const emit = (o: Record<string, unknown>) => console.log(JSON.stringify(o));
 
-async function timeMesh(client: UbatchClient, spec: JobSpec): Promise<{ wall: number; tasks: number; rows: number }> {
+/** CPU seconds of this process (all its threads) since `from`. */
+const cpuSince = (from: NodeJS.CpuUsage) => {
+  const d = process.cpuUsage(from);
+  return (d.user + d.system) / 1e6;
+};
+
+/** CPU seconds the worker charged to a job's tasks (ledger task.charged: the worker process's CPU, sliced per task). */
+async function chargedCpu(stack: LocalStack, jobId: string): Promise<number> {
+  const nc = await stack.connect();
+  let cpu = 0;
+  for (const rec of await readLedger(nc)) if (rec.entry.kind === 'task.charged') for (const ch of rec.entry.charges) if (ch.jobId === jobId) cpu += ch.usage.cpuSeconds;
+  await nc.close();
+  return cpu;
+}
+
+async function timeMesh(stack: LocalStack, client: UbatchClient, spec: JobSpec): Promise<{ wall: number; cpu: number; tasks: number; rows: number }> {
   const t0 = performance.now();
   const sub = await client.submit(spec);
   const info = await client.wait(sub.jobId, { timeoutMs: 1_800_000 });
   const wall = (performance.now() - t0) / 1000;
   if (info.state !== 'succeeded') throw new Error(`${spec.kind} job ${sub.jobId} ended ${info.state}: ${info.error}`);
   const res = await client.results(sub.jobId);
-  return { wall, tasks: sub.tasks, rows: res.files.reduce((s, f) => s + (f.rows ?? 0), 0) };
+  return { wall, cpu: await chargedCpu(stack, sub.jobId), tasks: sub.tasks, rows: res.files.reduce((s, f) => s + (f.rows ?? 0), 0) };
 }
 
-async function timeLocal(spec: JobSpec, out: string): Promise<{ wall: number; rows: number }> {
+async function timeLocal(spec: JobSpec, out: string): Promise<{ wall: number; cpu: number; rows: number }> {
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   const r = await runLocally({ ...spec, output: { path: out } }, { parallel: 1 });
   const wall = (performance.now() - t0) / 1000;
+  const cpu = cpuSince(c0);
   if (r.state !== 'succeeded') throw new Error(`local ${spec.kind} ended ${r.state}: ${r.error}`);
   await rm(out, { recursive: true, force: true });
-  return { wall, rows: r.rows };
+  return { wall, cpu, rows: r.rows };
+}
+
+interface Series {
+  kernel: number[];
+  kernelCpu: number[];
+  mesh: number[];
+  meshCpu: number[];
+  local: number[];
+  localCpu: number[];
+}
+const series = (): Series => ({ kernel: [], kernelCpu: [], mesh: [], meshCpu: [], local: [], localCpu: [] });
+function verdict(kind: string, what: string, s: Series): { line: string; json: Record<string, number> } {
+  const m = (xs: number[]) => median(xs);
+  const j = {
+    kernel_s: m(s.kernel), local_s: m(s.local), mesh_s: m(s.mesh),
+    kernel_cpu_s: m(s.kernelCpu), local_cpu_s: m(s.localCpu), mesh_cpu_s: m(s.meshCpu),
+    overhead_wall_vs_kernel: m(s.mesh) / m(s.kernel) - 1, overhead_wall_vs_local: m(s.mesh) / m(s.local) - 1,
+    overhead_cpu_vs_kernel: m(s.meshCpu) / m(s.kernelCpu) - 1,
+  };
+  const pc = (x: number) => `${(100 * x).toFixed(1)} %`;
+  return {
+    json: j,
+    line: `${kind} ${what}: wall kernel ${j.kernel_s.toFixed(2)} s / ubatch run ${j.local_s.toFixed(2)} s / mesh ${j.mesh_s.toFixed(2)} s; ` +
+      `CPU kernel ${j.kernel_cpu_s.toFixed(2)} s / ubatch run ${j.local_cpu_s.toFixed(2)} s / mesh worker ${j.mesh_cpu_s.toFixed(2)} s -> ` +
+      `mesh overhead ${pc(j.overhead_wall_vs_kernel)} wall and ${pc(j.overhead_cpu_vs_kernel)} CPU vs kernel, ${pc(j.overhead_wall_vs_local)} wall vs ubatch run`,
+  };
 }
 
 async function main(): Promise<void> {
@@ -102,25 +146,25 @@ async function main(): Promise<void> {
       }
       const lcs = [...byObj.values()].map((l) => ({ t: Float64Array.from(l.t), y: Float64Array.from(l.y), dy: Float64Array.from(l.dy) }));
       const epochs = rows.length / lcs.length;
-      const kernel: number[] = [];
-      const mesh: number[] = [];
-      const local: number[] = [];
+      const s = series();
       for (let rep = 0; rep < REPEATS; rep++) {
+        const c0 = process.cpuUsage();
         const t0 = performance.now();
         const out = lombscargle.lombScargleBatch(lcs, grid, { method: 'fast', topN: 3 });
-        kernel.push((performance.now() - t0) / 1000);
-        const m = await timeMesh(client, { ...spec, output: { path: join(dir, `periods-${rep}`) } });
-        mesh.push(m.wall);
+        s.kernel.push((performance.now() - t0) / 1000);
+        s.kernelCpu.push(cpuSince(c0));
+        const m = await timeMesh(stack, client, { ...spec, output: { path: join(dir, `periods-${rep}`) } });
+        s.mesh.push(m.wall);
+        s.meshCpu.push(m.cpu);
         const l = await timeLocal(spec, join(dir, `periods-local-${rep}`));
-        local.push(l.wall);
-        emit({ event: 'run', kind: 'periodogram', rep, kernel_s: kernel.at(-1), mesh_s: m.wall, local_s: l.wall, tasks: m.tasks, curves: out.length, rows_out: m.rows, loadavg: loadavg()[0] });
+        s.local.push(l.wall);
+        s.localCpu.push(l.cpu);
+        emit({ event: 'run', kind: 'periodogram', rep, kernel_s: s.kernel.at(-1), kernel_cpu_s: s.kernelCpu.at(-1), mesh_s: m.wall, mesh_cpu_s: m.cpu, local_s: l.wall, local_cpu_s: l.cpu, tasks: m.tasks, curves: out.length, rows_out: m.rows, loadavg: loadavg()[0] });
         await rm(join(dir, `periods-${rep}`), { recursive: true, force: true });
       }
-      const k = median(kernel);
-      const mm = median(mesh);
-      const ll = median(local);
-      emit({ event: 'result', kind: 'periodogram', curves: lcs.length, epochs, frequencies: freq.n, kernel_s: k, local_s: ll, mesh_s: mm, overhead_vs_kernel: mm / k - 1, overhead_vs_local: mm / ll - 1 });
-      summary.push(`periodogram ${lcs.length} curves x ${epochs.toFixed(0)} epochs x ${freq.n} freqs: kernel ${k.toFixed(2)} s, ubatch run ${ll.toFixed(2)} s, mesh ${mm.toFixed(2)} s -> mesh overhead ${(100 * (mm / k - 1)).toFixed(1)} % vs kernel, ${(100 * (mm / ll - 1)).toFixed(1)} % vs ubatch run`);
+      const v = verdict('periodogram', `${lcs.length} curves x ${epochs.toFixed(0)} epochs x ${freq.n} freqs`, s);
+      emit({ event: 'result', kind: 'periodogram', curves: lcs.length, epochs, frequencies: freq.n, ...v.json });
+      summary.push(v.line);
     }
 
     if (args.only === undefined || args.only === 'crossmatch') {
@@ -141,26 +185,26 @@ async function main(): Promise<void> {
       const lp = { ra: Float64Array.from(L, (r) => r.ra as number), dec: Float64Array.from(L, (r) => r.dec as number) };
       const rp = { ra: Float64Array.from(R, (r) => r.ra as number), dec: Float64Array.from(R, (r) => r.dec as number) };
       const spec: JobSpec = { kind: 'crossmatch', input: { left, right: gaia }, params: { radius_arcsec: 1, k: 1 }, output: { path: '' }, resources: { cores: 1 } };
-      const kernel: number[] = [];
-      const mesh: number[] = [];
-      const local: number[] = [];
+      const s = series();
       for (let rep = 0; rep < REPEATS; rep++) {
+        const c0 = process.cpuUsage();
         const t0 = performance.now();
         const pairs = crossmatch.crossmatch(lp, rp, { radiusArcsec: 1 });
-        kernel.push((performance.now() - t0) / 1000);
-        const m = await timeMesh(client, { ...spec, output: { path: join(dir, `xm-${rep}`) } });
-        mesh.push(m.wall);
+        s.kernel.push((performance.now() - t0) / 1000);
+        s.kernelCpu.push(cpuSince(c0));
+        const m = await timeMesh(stack, client, { ...spec, output: { path: join(dir, `xm-${rep}`) } });
+        s.mesh.push(m.wall);
+        s.meshCpu.push(m.cpu);
         const l = await timeLocal(spec, join(dir, `xm-local-${rep}`));
-        local.push(l.wall);
+        s.local.push(l.wall);
+        s.localCpu.push(l.cpu);
         if (m.rows !== pairs.left.length) throw new Error(`mesh found ${m.rows} pairs, the kernel ${pairs.left.length}`);
-        emit({ event: 'run', kind: 'crossmatch', rep, kernel_s: kernel.at(-1), mesh_s: m.wall, local_s: l.wall, tasks: m.tasks, pairs: pairs.left.length, loadavg: loadavg()[0] });
+        emit({ event: 'run', kind: 'crossmatch', rep, kernel_s: s.kernel.at(-1), kernel_cpu_s: s.kernelCpu.at(-1), mesh_s: m.wall, mesh_cpu_s: m.cpu, local_s: l.wall, local_cpu_s: l.cpu, tasks: m.tasks, pairs: pairs.left.length, loadavg: loadavg()[0] });
         await rm(join(dir, `xm-${rep}`), { recursive: true, force: true });
       }
-      const k = median(kernel);
-      const mm = median(mesh);
-      const ll = median(local);
-      emit({ event: 'result', kind: 'crossmatch', left: lp.ra.length, right: rp.ra.length, kernel_s: k, local_s: ll, mesh_s: mm, overhead_vs_kernel: mm / k - 1, overhead_vs_local: mm / ll - 1 });
-      summary.push(`crossmatch ${lp.ra.length} x ${rp.ra.length} within 1": kernel ${k.toFixed(2)} s, ubatch run ${ll.toFixed(2)} s, mesh ${mm.toFixed(2)} s -> mesh overhead ${(100 * (mm / k - 1)).toFixed(1)} % vs kernel, ${(100 * (mm / ll - 1)).toFixed(1)} % vs ubatch run`);
+      const v = verdict('crossmatch', `${lp.ra.length} x ${rp.ra.length} within 1"`, s);
+      emit({ event: 'result', kind: 'crossmatch', left: lp.ra.length, right: rp.ra.length, ...v.json });
+      summary.push(v.line);
     }
   } finally {
     await stack.stop();

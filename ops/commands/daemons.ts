@@ -97,12 +97,14 @@ export function registerDaemonCommands(program: Command, rt: Runtime): void {
       .option('--slots <n>', 'concurrent task slots (default: CPU cores)')
       .option('--capabilities <list>', 'capabilities advertised, comma-separated', 'cpu,container,image')
       .option('--id <id>', 'worker id (default <host>-<pid>-<random>)')
-      .option('--drain-timeout-ms <ms>', 'on SIGTERM, running tasks get this long before they are handed back', '30000'),
-  ).action(async (flags: DaemonFlags & { slots?: string; capabilities: string; id?: string; drainTimeoutMs: string }, cmd: Command) => {
+      .option('--drain-timeout-ms <ms>', 'on SIGTERM, running tasks get this long before they are handed back', '30000')
+      .option('--keep-alive-ms <ms>', 'in-progress ack period for running tasks; keep it below the coordinator\'s --ack-wait-ms', '10000'),
+  ).action(async (flags: DaemonFlags & { slots?: string; capabilities: string; id?: string; drainTimeoutMs: string; keepAliveMs: string }, cmd: Command) => {
     const cfg = configOf(rt, cmd, 'info');
     const log = createLogger('ubatch-worker', { level: cfg.logLevel });
     const slots = flags.slots !== undefined ? parseIntOption(flags.slots, '--slots', 1, 4096) : undefined;
     const drainTimeoutMs = parseIntOption(flags.drainTimeoutMs, '--drain-timeout-ms', 0);
+    const keepAliveMs = parseIntOption(flags.keepAliveMs, '--keep-alive-ms', 50);
     const m = createMetrics('worker');
     await runDaemon(log, flags, m.registry, async () => {
       const nc = await connectNats(cfg, { name: 'ubatch-worker', forever: true });
@@ -110,7 +112,7 @@ export function registerDaemonCommands(program: Command, rt: Runtime): void {
       const { WorkerDaemon } = await import('../../worker/index.js');
       const w = await WorkerDaemon.create(
         { nc, log, metrics: workerMetricsFrom(m) },
-        { capabilities: parseListOption(flags.capabilities), drainTimeoutMs, ...(slots !== undefined ? { slots } : {}), ...(flags.id ? { id: flags.id } : {}) },
+        { capabilities: parseListOption(flags.capabilities), drainTimeoutMs, keepAliveMs, ...(slots !== undefined ? { slots } : {}), ...(flags.id ? { id: flags.id } : {}) },
       );
       let closing: Promise<void> | undefined;
       const close = () => (closing ??= w.close());

@@ -53,8 +53,8 @@ describe.skipIf(!haveCli)(`process faults${haveCli ? '' : ` (skipped: ${noCliRea
     procs.push(p);
     return p;
   };
-  const worker = (id: string) => {
-    const p = startDaemon('worker', server!.url, ['--slots', '2', '--id', id]);
+  const worker = (id: string, extra: string[] = []) => {
+    const p = startDaemon('worker', server!.url, ['--slots', '2', '--id', id, ...extra]);
     procs.push(p);
     return p;
   };
@@ -121,6 +121,55 @@ describe.skipIf(!haveCli)(`process faults${haveCli ? '' : ` (skipped: ${noCliRea
     expect(records.filter((r) => r.entry.kind === 'job.accepted' && r.entry.jobId === sub.jobId)).toHaveLength(1);
     expect(records.filter((r) => r.entry.kind === 'job.closed' && r.entry.jobId === sub.jobId)).toHaveLength(1);
   }, 120_000);
+
+  const submitWhenReady = async (client: UbatchClient, spec: Parameters<UbatchClient['submit']>[0]) => {
+    for (;;) {
+      try {
+        return await client.submit(spec);
+      } catch {
+        await new Promise((r) => setTimeout(r, 200)); // coordinator still starting
+      }
+    }
+  };
+
+  it('a task running 10x the ack wait while reporting progress is not redelivered', async () => {
+    const { nc, client } = await setup();
+    coordinator();
+    worker('steady', ['--keep-alive-ms', '500']);
+    const sub = await submitWhenReady(client, { kind: 'command', params: { command: 'sleep 20' }, output: { path: join(dir!, 'long') } });
+    const info = await client.wait(sub.jobId, { timeoutMs: 90_000 });
+    expect(info.state).toBe('succeeded');
+    const charges = (await readLedger(nc)).flatMap((r) => (r.entry.kind === 'task.charged' ? r.entry.charges : [])).filter((c) => c.jobId === sub.jobId);
+    expect(charges).toHaveLength(1);
+    expect(charges[0]!.attempt).toBe(1);
+    expect(charges[0]!.usage.wallSeconds).toBeGreaterThan(19);
+  }, 120_000);
+
+  it('a worker stopped (SIGSTOP) past the ack wait: another completes the task; the late attempt neither overwrites the output nor is charged twice', async () => {
+    const { nc, client } = await setup();
+    coordinator();
+    const frozen = worker('frozen', ['--keep-alive-ms', '500']);
+    const out = join(dir!, 'stop');
+    const sub = await submitWhenReady(client, { kind: 'command', params: { command: 'sleep 4; echo "$UBATCH_TASK_ID $$" > "$UBATCH_OUTPUT_DIR/who.txt"' }, output: { path: out } });
+    await until(async () => (await client.get(sub.jobId)).state === 'running', 20_000, 'the task to start');
+    await new Promise((r) => setTimeout(r, 800));
+    frozen.kill('SIGSTOP');
+    worker('rescuer', ['--keep-alive-ms', '500']);
+    const info = await client.wait(sub.jobId, { timeoutMs: 90_000 });
+    expect(info.state).toBe('succeeded');
+    const { readFileSync } = await import('node:fs');
+    const res = await client.results(sub.jobId);
+    const accepted = readFileSync(res.files[0]!.path, 'utf8');
+    frozen.kill('SIGCONT');
+    // the frozen attempt wakes up, finishes and reports late: it is charged as its own execution, and discarded
+    await until(async () => (await readLedger(nc)).flatMap((r) => (r.entry.kind === 'task.charged' ? r.entry.charges : [])).filter((c) => c.jobId === sub.jobId).length >= 2, 60_000, 'the late attempt to be charged');
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(readFileSync(res.files[0]!.path, 'utf8')).toBe(accepted);
+    const charges = (await readLedger(nc)).flatMap((r) => (r.entry.kind === 'task.charged' ? r.entry.charges : [])).filter((c) => c.jobId === sub.jobId);
+    expect(new Set(charges.map((c) => c.execution)).size).toBe(charges.length);
+    expect(new Set(charges.map((c) => c.provenance.worker.id))).toEqual(new Set(['frozen', 'rescuer']));
+    expect((await client.get(sub.jobId)).done).toBe(1);
+  }, 150_000);
 
   for (const how of ['restart', 'kill -9'] as const) {
     it(`nats-server ${how} mid-job: the job completes and no ledger entry is lost`, async () => {

@@ -93,7 +93,7 @@ describe('image jobs on the mesh', () => {
       expect(sub.tasks).toBe(4);
       const info = await c.wait(sub.jobId, { timeoutMs: 60_000 });
       expect(info.state, info.error).toBe('succeeded');
-      const rows = await query(`SELECT * FROM read_parquet('${meshOut}/task-*/background.parquet') ORDER BY visit`);
+      const rows = await query(`SELECT * REPLACE (visit::INTEGER AS visit) FROM read_parquet('${meshOut}/task-*/background.parquet') ORDER BY visit`);
       expect(rows.map((r) => r['visit'])).toEqual([0, 1, 2, 3]);
       for (const [i, e] of survey.images.entries()) {
         const row = rows[i]!;
@@ -135,7 +135,7 @@ describe('image jobs on the mesh', () => {
         const remote = await fits.readFits(f.path);
         for (let h = 1; h < remote.length; h++) expect(Buffer.from((local[h]!.data as Float32Array).buffer)).toEqual(Buffer.from((remote[h]!.data as Float32Array).buffer));
       }
-      const cols = 'visit, global_back, global_rms, mesh_width';
+      const cols = 'visit::INTEGER AS visit, global_back, global_rms, mesh_width';
       expect(await query(`SELECT ${cols} FROM read_parquet('${localOut}/task-*/background.parquet') ORDER BY visit`)).toEqual(await query(`SELECT ${cols} FROM read_parquet('${meshOut}/task-*/background.parquet') ORDER BY visit`));
     });
 
@@ -160,7 +160,9 @@ describe('image jobs on the mesh', () => {
     it('cuts every epoch of every target centred through the WCS, with PNGs and stacks', async () => {
       expect(targets.length).toBeGreaterThanOrEqual(3);
       const sub = await c.submit(spec);
-      expect(sub.tasks).toBe(1); // one sky-map patch holds every target: all epochs meet in one task
+      // one task per sky-map patch holding targets: all epochs of an object meet in one task
+      expect(sub.tasks).toBeGreaterThanOrEqual(1);
+      expect(sub.tasks).toBeLessThanOrEqual(targets.length);
       const info = await c.wait(sub.jobId, { timeoutMs: 60_000 });
       expect(info.state, info.error).toBe('succeeded');
       const rows = await query(`SELECT * FROM read_parquet('${meshOut}/task-*/stamps.parquet') ORDER BY id, mjd`);
@@ -197,7 +199,7 @@ describe('image jobs on the mesh', () => {
       const localOut = join(s.dir, 'stamps-local');
       const r = await runLocally(spec, { output: localOut });
       expect(r.state, r.error).toBe('succeeded');
-      const cols = 'id, visit, x, y, x0, y0, center_x, center_y, edge';
+      const cols = 'id, visit::INTEGER AS visit, x, y, x0, y0, center_x, center_y, edge';
       expect(await query(`SELECT ${cols} FROM read_parquet('${localOut}/task-*/stamps.parquet') ORDER BY id, visit`)).toEqual(await query(`SELECT ${cols} FROM read_parquet('${meshOut}/task-*/stamps.parquet') ORDER BY id, visit`));
       const pick = (await query(`SELECT fits FROM read_parquet('${meshOut}/task-*/stamps.parquet') LIMIT 1`))[0]!['fits'] as string;
       const a = await fits.readFits(pick);
@@ -222,19 +224,20 @@ describe('image jobs on the mesh', () => {
       const sub = await c.submit({
         kind: 'image.inject',
         input: { images: index },
-        params: { visits: [0, 1], sources: { n: 80, mag_min: 17, mag_max: 24, seed: 5 }, mag_bins: [17, 19, 21, 22, 23, 24], write_images: true },
+        params: { visits: [0, 1], sources: { n: 80, mag_min: 17, mag_max: 24, seed: 5 }, mag_bins: [17, 19, 20, 22, 24], write_images: true },
         output: { path: out },
       });
       expect(sub.tasks).toBe(2);
       const info = await c.wait(sub.jobId, { timeoutMs: 60_000 });
       expect(info.state, info.error).toBe('succeeded');
       const bins = await query(`SELECT mag_min, sum(n_injected)::INTEGER AS n, sum(n_recovered)::INTEGER AS k FROM read_parquet('${out}/task-*/recovery.parquet') GROUP BY mag_min ORDER BY mag_min`);
-      expect(bins.map((b) => b['mag_min'])).toEqual([17, 19, 21, 22, 23]);
+      expect(bins.map((b) => b['mag_min'])).toEqual([17, 19, 20, 22]);
       const frac = (i: number) => (bins[i]!['k'] as number) / (bins[i]!['n'] as number);
       expect(bins[0]!['n'] as number).toBeGreaterThan(20);
+      // PSF FWHM ~4 px and ~32 ADU sky noise at zero point 28: mag 19-20 is S/N > 15, mag 22-24 is below the 5σ threshold
       expect(frac(0)).toBeGreaterThan(0.9);
       expect(frac(1)).toBeGreaterThan(0.8);
-      expect(frac(4)).toBeLessThan(frac(0));
+      expect(frac(3)).toBeLessThan(0.2);
       // fluxes of the bright ones are unbiased
       const [ratio] = await query(`SELECT median(measured_flux / flux) AS r FROM read_parquet('${out}/task-*/injected.parquet') WHERE recovered AND mag < 19`);
       expect(Math.abs((ratio!['r'] as number) - 1)).toBeLessThan(0.05);

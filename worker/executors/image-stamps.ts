@@ -14,6 +14,7 @@
  *   stacks.parquet                  (params.stack) one row per stack
  * params: see stampsParams in ./image-common.ts.
  */
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fits, imaging, wcs as wcsNs } from '../../astro/index.js';
 import { committedPath } from '../../protocol/index.js';
@@ -100,6 +101,7 @@ async function runStamps(ctx: ExecContext): Promise<ExecResult> {
     if (!t || !ref) continue;
     const dir = `stamps/${safeName(id)}`;
     const fitsRel = `${dir}/${stem}.fits`;
+    await mkdir(join(ctx.outDir, dir), { recursive: true });
     const extra: fits.FitsCard[] = [{ key: 'PARENT', value: ref.path.slice(-68), comment: 'parent image (tail of path)' }, { key: 'PARENTHD', value: ref.hdu }];
     if (ref.visit !== null) extra.push({ key: 'VISIT', value: ref.visit });
     if (ref.detector !== null) extra.push({ key: 'DETECTOR', value: ref.detector });
@@ -150,6 +152,7 @@ async function runStamps(ctx: ExecContext): Promise<ExecResult> {
   const stackRows: Record<string, unknown>[] = [];
   if (p.stack) {
     // second pass over this task's own stamps: one object and band at a time, so memory stays at one stack
+    await mkdir(join(ctx.outDir, 'stacks'), { recursive: true });
     const groups = new Map<string, StampRow[]>();
     for (const r of rows) {
       const k = `${r.id}\u0000${r.band ?? ''}`;
