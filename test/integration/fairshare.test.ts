@@ -4,6 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { readLedger } from '../../ledger/index.js';
 import { UbatchApiError } from '../../protocol/index.js';
+import { Coordinator } from '../../coordinator/index.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
 
 const until = async (pred: () => boolean | Promise<boolean>, timeoutMs: number, what: string) => {
@@ -138,5 +139,42 @@ describe('fair share', () => {
     expect(fin.state).toBe('succeeded');
     expect(fin.done).toBe(20);
     expect(fin.failed).toBe(0);
+  });
+
+  it('replay: the sum of charges equals the sum of task usage, and a report rebuilt after a coordinator restart is identical', async () => {
+    s = await startStack({ workers: 2, worker: { slots: 2 } });
+    const ops = await s.client('ops');
+    await ops.sharesSet('desc', 3);
+    await ops.sharesSet('desc', 1, 'rae');
+    const rae = await s.client('rae');
+    const j1 = await rae.submit({ kind: 'noop', group: 'desc', params: { tasks: 30, sleep_ms: 20 } });
+    const j2 = await rae.submit({ kind: 'noop', params: { tasks: 5, fail_indexes: [2] }, group: 'desc', resources: { max_attempts: 2 } });
+    await rae.wait(j1.jobId, { timeoutMs: 60_000 });
+    await rae.wait(j2.jobId, { timeoutMs: 60_000 });
+    const to = new Date(Date.now() + 60_000).toISOString();
+    type R = { checks: { equal: boolean; sumOfCharges: number }; tenants: { user: string; attempts: number; failedAttempts: number; jobs: number }[]; generatedAt?: string };
+    const strip = (r: R) => JSON.parse(JSON.stringify(r, (k, v) => (k === 'generatedAt' || k === 'decayedAt' || k === 'decayedUsage' || k === 'fairShareFactor' ? undefined : v))) as R;
+    const before = (await ops.report({ to })) as R;
+    expect(before.checks.equal).toBe(true);
+    expect(before.checks.sumOfCharges).toBeGreaterThan(0);
+    const t = before.tenants.find((x) => x.user === 'rae')!;
+    expect(t.attempts).toBe(30 + 4 + 2); // 30 ok + 4 ok + 2 failed attempts of task 2
+    expect(t.failedAttempts).toBe(2);
+    expect(t.jobs).toBe(2);
+    // restart the coordinator (a new process state rebuilt from KV and the ledger)
+    await s.coordinator.close();
+    const c2 = await Coordinator.create({ nc: await s.connect(), service: { operators: ['ops'] } }, { outputRoot: `${s.dir}/out2`, flushMs: 20 });
+    void c2.run();
+    const after = await (async () => {
+      for (;;) {
+        try {
+          return (await ops.report({ to })) as R;
+        } catch {
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+    })();
+    expect(strip(after)).toEqual(strip(before));
+    await c2.close();
   });
 });

@@ -154,15 +154,6 @@ interface LoadedPartition {
   idIsInteger: boolean;
 }
 
-/** Circular mean of right ascensions (degrees) around the first one, so 359.9 and 0.1 average to 0. */
-function meanRa(values: readonly number[]): number {
-  const r0 = values[0]!;
-  let s = 0;
-  for (const v of values) s += ((((v - r0) % 360) + 540) % 360) - 180;
-  const m = r0 + s / values.length;
-  return ((m % 360) + 360) % 360;
-}
-
 async function loadPartition(conn: DuckDBConnection, files: string[], p: PeriodogramParams, rawParams: unknown, where: string): Promise<LoadedPartition> {
   const src = tables.readFilesSql(files);
   let described: { name: string; type: string }[];
@@ -183,26 +174,31 @@ async function loadPartition(conn: DuckDBConnection, files: string[], p: Periodo
   const idType = described.find((d) => d.name === c.id)!.type;
   const idIsInteger = INTEGER_TYPES.test(idType);
   const q = hats.sqlIdent;
-  const cols = [
-    `CAST(${q(c.id)} AS ${idIsInteger ? 'BIGINT' : 'VARCHAR'})`,
-    `CAST(${q(c.band)} AS VARCHAR)`,
-    `CAST(${q(c.time)} AS DOUBLE)`,
-    `CAST(${q(c.flux)} AS DOUBLE)`,
-    `CAST(${q(c.fluxErr)} AS DOUBLE)`,
-    hasPos ? `CAST(${q(c.ra)} AS DOUBLE)` : 'NULL',
-    hasPos ? `CAST(${q(c.dec)} AS DOUBLE)` : 'NULL',
-    hasHealpix ? 'CAST("_healpix_29" AS BIGINT)' : 'NULL',
+  const idSql = `CAST(${q(c.id)} AS ${idIsInteger ? 'BIGINT' : 'VARCHAR'})`;
+  const filter = `WHERE ${q(c.id)} IS NOT NULL` + (p.bands ? ` AND CAST(${q(c.band)} AS VARCHAR) IN (${p.bands.map(tables.sqlString).join(', ')})` : '');
+  // per object: mean position (RA averaged across the 0/360 wrap when the rows straddle it) and HEALPix index
+  const ra = `CAST(${q(c.ra)} AS DOUBLE)`;
+  const perObject = [
+    idSql,
+    hasPos ? `CASE WHEN max(${ra}) - min(${ra}) > 180 THEN (avg(CASE WHEN ${ra} > 180 THEN ${ra} - 360 ELSE ${ra} END) + 360) % 360 ELSE avg(${ra}) END` : 'NULL',
+    hasPos ? `avg(CAST(${q(c.dec)} AS DOUBLE))` : 'NULL',
+    hasHealpix ? 'CAST(any_value("_healpix_29") AS BIGINT)' : 'NULL',
   ];
-  const filter = p.bands ? `WHERE CAST(${q(c.band)} AS VARCHAR) IN (${p.bands.map(tables.sqlString).join(', ')})` : '';
-  // ordered by object, band, time (ties broken by the other values) so every run groups and sums identically
-  const sql = `SELECT ${cols.join(', ')} FROM ${src} ${filter} ORDER BY 1, 2, 3, 4, 5`;
+  // light curves ordered by object, band, time (ties broken by the values) so every run groups and sums identically
+  const lcSql = `SELECT ${idSql}, CAST(${q(c.band)} AS VARCHAR), CAST(${q(c.time)} AS DOUBLE), CAST(${q(c.flux)} AS DOUBLE), CAST(${q(c.fluxErr)} AS DOUBLE) FROM ${src} ${filter} ORDER BY 1, 2, 3, 4, 5`;
+  const objSql = `SELECT ${perObject.join(', ')} FROM ${src} ${filter} GROUP BY 1`;
   let columns;
+  let objColumns;
   try {
-    columns = (await conn.runAndReadAll(sql)).getColumns();
+    columns = (await conn.runAndReadAll(lcSql)).getColumns();
+    objColumns = (await conn.runAndReadAll(objSql)).getColumns();
   } catch (err) {
     throw new InputError(`cannot read the light curves of ${where}: ${firstLine(err)}`, 'invalid_input', where, { cause: err });
   }
-  const [cId = [], cBand = [], cT = [], cY = [], cDy = [], cRa = [], cDec = [], cHp = []] = columns;
+  const [cId = [], cBand = [], cT = [], cY = [], cDy = []] = columns;
+  const [oId = [], oRa = [], oDec = [], oHp = []] = objColumns;
+  const perId = new Map<unknown, number>();
+  oId.forEach((v, i) => perId.set(v, i));
   const n = cId.length;
   const num = (v: unknown) => (typeof v === 'number' ? v : Number.NaN);
   const out: LoadedPartition = { ids: [], objects: [], rows: n, idIsInteger };
@@ -212,13 +208,7 @@ async function loadPartition(conn: DuckDBConnection, files: string[], p: Periodo
   let i = 0;
   while (i < n) {
     const id = cId[i];
-    if (id === null || id === undefined) {
-      i++; // rows without an object id belong to no light curve
-      continue;
-    }
     const bands: BandLightCurve[] = [];
-    const ras: number[] = [];
-    let decSum = 0;
     let j = i;
     while (j < n && cId[j] === id) {
       const band = String(cBand[j] ?? '');
@@ -230,23 +220,16 @@ async function loadPartition(conn: DuckDBConnection, files: string[], p: Periodo
         lc.t[r] = num(cT[j + r]);
         lc.y[r] = num(cY[j + r]);
         lc.dy[r] = num(cDy[j + r]);
-        if (hasPos) {
-          const a = cRa[j + r];
-          const d = cDec[j + r];
-          if (typeof a === 'number' && typeof d === 'number') {
-            ras.push(a);
-            decSum += d;
-          }
-        }
       }
       bands.push(lc);
       j = k;
     }
     out.ids.push(id as bigint | string);
     out.objects.push(bands);
-    raOut.push(ras.length > 0 ? meanRa(ras) : Number.NaN);
-    decOut.push(ras.length > 0 ? decSum / ras.length : Number.NaN);
-    const hp = cHp[i];
+    const o = perId.get(id);
+    raOut.push(o === undefined ? Number.NaN : num(oRa[o]));
+    decOut.push(o === undefined ? Number.NaN : num(oDec[o]));
+    const hp = o === undefined ? null : oHp[o];
     hpOut.push(typeof hp === 'bigint' ? hp : null);
     i = j;
   }
@@ -344,7 +327,9 @@ export const periodogramExecutor: Executor = {
     const where = part.order >= 0 ? `partition Norder=${part.order}/Npix=${part.pixel} (${part.files[0]})` : `input ${part.files[0]}`;
     const hashing = Promise.all(part.files.map((f) => fileRecord(f).catch((err) => { throw new InputError(`input not found: ${f}`, 'input_not_found', f, { cause: err }); })));
     hashing.catch(() => undefined);
+    const t0 = performance.now();
     const data = await hats.withDuck((conn) => loadPartition(conn, part.files, p, ctx.spec.params, where));
+    const t1 = performance.now();
     ctx.progress();
     if (ctx.signal.aborted) throw new TaskCancelledError('cancelled');
     const jobs = chunkJobs(data.objects, p.settings);
@@ -363,8 +348,10 @@ export const periodogramExecutor: Executor = {
       throw err;
     }
     const results = run.results.flat();
+    const t2 = performance.now();
     const out = join(ctx.outDir, 'part.parquet');
     const rows = await hats.withDuck((conn) => writeResults(conn, out, data, p.columns.id, results));
+    const t3 = performance.now();
     const inputs = await hashing;
     const skipped = results.reduce((s, r) => s + r.skipped.length, 0);
     ctx.progress();
@@ -372,7 +359,10 @@ export const periodogramExecutor: Executor = {
       inputs,
       outputs: [await fileRecord(out, rows)],
       rows,
-      summary: { objects: data.objects.length, inputRows: data.rows, rows, skippedBands: skipped, mode: run.mode, threads: run.threads },
+      summary: {
+        objects: data.objects.length, inputRows: data.rows, rows, skippedBands: skipped, mode: run.mode, threads: run.threads,
+        seconds: { read: +((t1 - t0) / 1000).toFixed(3), compute: +((t2 - t1) / 1000).toFixed(3), write: +((t3 - t2) / 1000).toFixed(3) },
+      },
     };
   },
 };

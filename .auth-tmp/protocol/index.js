@@ -1,0 +1,11 @@
+export * from './subjects.js';
+export * from './schemas.js';
+export * from './errors.js';
+export * from './codec.js';
+export * from './validate.js';
+export * from './topology.js';
+export * from './client.js';
+export * from './layout.js';
+export * from './kinds.js';
+export { renderSchemas } from './export-schemas.js';
+export * from './log.js';

@@ -1,0 +1,1 @@
+export const noopLog = { debug() { }, info() { }, warn() { }, error() { } };

@@ -1,0 +1,208 @@
+/**
+ * Boundary schemas (TypeBox: each schema *is* a JSON Schema, exported to
+ * protocol/schemas/*.json for non-TypeScript clients).
+ */
+import { Type } from '@sinclair/typebox';
+const Token = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'a name usable as a NATS subject token' });
+const Id = Type.String({ pattern: '^[A-Za-z0-9_.-]{1,128}$' });
+export const Cone = Type.Object({
+    ra: Type.Number({ minimum: -360, maximum: 720, description: 'degrees' }),
+    dec: Type.Number({ minimum: -90, maximum: 90, description: 'degrees' }),
+    radius_deg: Type.Number({ exclusiveMinimum: 0, maximum: 180 }),
+}, { additionalProperties: false });
+export const Selection = Type.Object({
+    cone: Type.Optional(Cone),
+    pixels: Type.Optional(Type.Object({
+        order: Type.Integer({ minimum: 0, maximum: 29 }),
+        pixels: Type.Array(Type.Integer({ minimum: 0 }), { minItems: 1, maxItems: 100_000 }),
+    }, { additionalProperties: false })),
+}, { additionalProperties: false });
+export const Resources = Type.Object({
+    cores: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 256, default: 1 })),
+    memory_mb: Type.Optional(Type.Integer({ minimum: 16, maximum: 1_048_576, default: 2048 })),
+    gpus: Type.Optional(Type.Integer({ minimum: 0, maximum: 16, default: 0 })),
+    walltime_s: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 7 * 86400, default: 3600 })),
+    max_attempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 20, default: 3 })),
+}, { additionalProperties: false });
+export const JobSpec = Type.Object({
+    kind: Type.String({ minLength: 1, maxLength: 64, description: 'job kind, e.g. catalog.sql, command, noop' }),
+    name: Type.Optional(Type.String({ maxLength: 200 })),
+    group: Type.Optional(Token),
+    input: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'kind-specific inputs (paths)' })),
+    select: Type.Optional(Selection),
+    params: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { description: 'kind-specific parameters' })),
+    output: Type.Optional(Type.Object({ path: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false })),
+    resources: Type.Optional(Resources),
+    idempotency_key: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,128}$' })),
+    share_with_group: Type.Optional(Type.Boolean()),
+}, { additionalProperties: false, $id: 'JobSpec' });
+export const PartitionRef = Type.Object({
+    order: Type.Integer(),
+    pixel: Type.Integer(),
+    files: Type.Array(Type.String()),
+    rows: Type.Optional(Type.Number()),
+});
+export const Task = Type.Object({
+    taskId: Id,
+    jobId: Id,
+    index: Type.Integer({ minimum: -1, description: '-1 for the reduce task' }),
+    stage: Type.Union([Type.Literal('map'), Type.Literal('reduce')]),
+    kind: Type.String(),
+    user: Token,
+    group: Token,
+    capability: Token,
+    partition: Type.Optional(PartitionRef),
+    /** kind-specific per-task data (small); large data lives in the job spec */
+    unit: Type.Optional(Type.Unknown()),
+}, { $id: 'Task' });
+export const Usage = Type.Object({
+    cpuSeconds: Type.Number({ minimum: 0 }),
+    wallSeconds: Type.Number({ minimum: 0 }),
+    gpuSeconds: Type.Number({ minimum: 0 }),
+    peakRssBytes: Type.Number({ minimum: 0 }),
+    bytesRead: Type.Number({ minimum: 0 }),
+    bytesWritten: Type.Number({ minimum: 0 }),
+    /** cores the task held (its request); fair share and quotas charge wallSeconds × allocatedCores */
+    allocatedCores: Type.Optional(Type.Number({ minimum: 0 })),
+});
+export const FileRecord = Type.Object({
+    path: Type.String(),
+    bytes: Type.Number(),
+    sha256: Type.String(),
+    rows: Type.Optional(Type.Number()),
+});
+export const TaskError = Type.Object({
+    code: Type.String(),
+    message: Type.String(),
+    retryable: Type.Boolean(),
+    where: Type.Optional(Type.String()),
+});
+export const TaskOutcome = Type.Object({
+    taskId: Id,
+    index: Type.Integer(),
+    stage: Type.Union([Type.Literal('map'), Type.Literal('reduce')]),
+    attempt: Type.Integer({ minimum: 1 }),
+    status: Type.Union([Type.Literal('ok'), Type.Literal('failed'), Type.Literal('cancelled')]),
+    workerId: Type.String(),
+    error: Type.Optional(TaskError),
+    /** private temporary path the attempt wrote; the coordinator renames the first accepted one into place */
+    outputTmp: Type.Optional(Type.String()),
+    outputs: Type.Optional(Type.Array(FileRecord)),
+    /** each output's path relative to outputTmp (parallel to outputs) */
+    outputRel: Type.Optional(Type.Array(Type.String())),
+    rows: Type.Optional(Type.Number()),
+    /** small kind-specific summary (e.g. a command's exit code and artifact names) */
+    summary: Type.Optional(Type.Unknown()),
+    usage: Usage,
+});
+/** One message on ub.results.<jobId>: a batch of final task outcomes (batched for throughput). */
+export const TaskResult = Type.Object({ jobId: Id, outcomes: Type.Array(TaskOutcome, { minItems: 1 }) }, { $id: 'TaskResult' });
+export const Provenance = Type.Object({
+    inputs: Type.Array(FileRecord),
+    outputs: Type.Array(FileRecord),
+    code: Type.Object({ ubatchVersion: Type.String(), gitCommit: Type.String(), kind: Type.String(), executorDigest: Type.Optional(Type.String()), container: Type.Optional(Type.String()) }),
+    params: Type.Unknown(),
+    worker: Type.Object({ id: Type.String(), host: Type.String(), pid: Type.Integer() }),
+    startedAt: Type.String(),
+    endedAt: Type.String(),
+    sandbox: Type.Optional(Type.Object({ network: Type.String(), notes: Type.Optional(Type.String()) })),
+});
+export const Charge = Type.Object({
+    taskId: Id,
+    jobId: Id,
+    attempt: Type.Integer({ minimum: 1 }),
+    /** unique id of this execution (<workerId>.<n>): JetStream's delivery count can repeat after a server crash, this cannot */
+    execution: Type.String({ minLength: 1, maxLength: 160 }),
+    outcome: Type.Union([Type.Literal('ok'), Type.Literal('failed'), Type.Literal('retried'), Type.Literal('cancelled')]),
+    usage: Usage,
+    provenance: Provenance,
+});
+const LedgerBase = {
+    ts: Type.String({ description: 'ISO time of the append' }),
+    actor: Type.String({ description: 'who caused the entry: a user, a worker id or an operator' }),
+    group: Token,
+    user: Token,
+};
+export const LedgerEntry = Type.Union([
+    Type.Object({ kind: Type.Literal('job.accepted'), ...LedgerBase, jobId: Id, jobKind: Type.String(), name: Type.Optional(Type.String()), tasks: Type.Integer(), spec: Type.Unknown() }),
+    Type.Object({ kind: Type.Literal('task.charged'), ...LedgerBase, charges: Type.Array(Charge, { minItems: 1 }) }),
+    Type.Object({ kind: Type.Literal('quota.set'), ...LedgerBase, scope: Type.Union([Type.Literal('user'), Type.Literal('group')]), limits: Type.Record(Type.String(), Type.Number()) }),
+    Type.Object({ kind: Type.Literal('share.set'), ...LedgerBase, scope: Type.Union([Type.Literal('user'), Type.Literal('group')]), share: Type.Number({ minimum: 0 }) }),
+    Type.Object({ kind: Type.Literal('job.closed'), ...LedgerBase, jobId: Id, state: Type.String(), done: Type.Integer(), failed: Type.Integer(), outputs: Type.Array(FileRecord) }),
+], { $id: 'LedgerEntry' });
+export const JobStateName = Type.Union([
+    Type.Literal('queued'),
+    Type.Literal('running'),
+    Type.Literal('reducing'),
+    Type.Literal('succeeded'),
+    Type.Literal('partial'),
+    Type.Literal('failed'),
+    Type.Literal('cancelled'),
+]);
+export const TERMINAL_STATES = new Set(['succeeded', 'partial', 'failed', 'cancelled']);
+export const TaskFailure = Type.Object({ taskId: Id, index: Type.Integer(), attempt: Type.Integer(), error: TaskError });
+/** The public view of a job (what jobs.get answers). */
+export const JobInfo = Type.Object({
+    jobId: Id,
+    kind: Type.String(),
+    name: Type.Optional(Type.String()),
+    user: Token,
+    group: Token,
+    state: JobStateName,
+    total: Type.Integer(),
+    released: Type.Integer(),
+    done: Type.Integer(),
+    failed: Type.Integer(),
+    hasReduce: Type.Boolean(),
+    createdAt: Type.String(),
+    updatedAt: Type.String(),
+    closedAt: Type.Optional(Type.String()),
+    output: Type.Optional(Type.String()),
+    error: Type.Optional(Type.String()),
+    failures: Type.Array(TaskFailure),
+    usage: Type.Object({ cpuSeconds: Type.Number(), wallSeconds: Type.Number(), gpuSeconds: Type.Number() }),
+}, { $id: 'JobInfo' });
+export const JobEvent = Type.Object({
+    jobId: Id,
+    type: Type.Union([Type.Literal('state'), Type.Literal('progress')]),
+    state: JobStateName,
+    total: Type.Integer(),
+    done: Type.Integer(),
+    failed: Type.Integer(),
+    ts: Type.String(),
+    message: Type.Optional(Type.String()),
+}, { $id: 'JobEvent' });
+export const ApiError = Type.Object({
+    code: Type.String(),
+    message: Type.String(),
+    where: Type.Optional(Type.String({ description: 'JSON pointer into the request, or a path' })),
+    details: Type.Optional(Type.Unknown()),
+}, { $id: 'ApiError' });
+/** Every API reply: `{ ok: true, data }` or `{ ok: false, error }`. */
+export const ApiReply = Type.Union([Type.Object({ ok: Type.Literal(true), data: Type.Unknown() }), Type.Object({ ok: Type.Literal(false), error: ApiError })], { $id: 'ApiReply' });
+export const SubmitRequest = Type.Object({ spec: JobSpec, dryRun: Type.Optional(Type.Boolean()) }, { additionalProperties: false, $id: 'SubmitRequest' });
+export const JobRef = Type.Object({ jobId: Id }, { additionalProperties: false, $id: 'JobRef' });
+export const ListRequest = Type.Object({ state: Type.Optional(Type.String()), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })), all: Type.Optional(Type.Boolean()) }, { additionalProperties: false, $id: 'ListRequest' });
+export const SubmitReply = Type.Object({ jobId: Id, tasks: Type.Integer(), duplicate: Type.Boolean(), state: JobStateName });
+export const ResultsReply = Type.Object({
+    jobId: Id,
+    state: JobStateName,
+    output: Type.Optional(Type.String()),
+    files: Type.Array(FileRecord),
+    failures: Type.Array(TaskFailure),
+    summaries: Type.Array(Type.Object({ taskId: Id, summary: Type.Unknown() })),
+});
+/** Schemas exported to protocol/schemas/<name>.json */
+export const PUBLISHED_SCHEMAS = {
+    JobSpec,
+    Task,
+    TaskResult,
+    LedgerEntry,
+    JobInfo,
+    JobEvent,
+    ApiError,
+    ApiReply,
+    SubmitRequest,
+    ListRequest,
+    JobRef,
+};
