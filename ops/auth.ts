@@ -3,7 +3,8 @@
  * fragment (`auth.conf`) with one bcrypt-hashed user per principal and
  * per-role subject permissions, plus one credentials file per principal.
  *
- *   <dir>/auth.conf            include it from the nats-server config (`include "<dir>/auth.conf"`)
+ *   <dir>/auth.conf            include it from the nats-server config: `include "<path relative to that config's folder>"`
+ *                              (2.9.10 joins even an absolute include path to the including file's folder)
  *   <dir>/principals.json      names, roles and bcrypt hashes (no secrets in clear); add-user re-renders auth.conf from it
  *   <dir>/creds/<name>.json    { user, password, role } for one principal, mode 0600
  *

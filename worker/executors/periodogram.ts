@@ -176,12 +176,15 @@ async function loadPartition(conn: DuckDBConnection, files: string[], p: Periodo
   const q = hats.sqlIdent;
   const idSql = `CAST(${q(c.id)} AS ${idIsInteger ? 'BIGINT' : 'VARCHAR'})`;
   const filter = `WHERE ${q(c.id)} IS NOT NULL` + (p.bands ? ` AND CAST(${q(c.band)} AS VARCHAR) IN (${p.bands.map(tables.sqlString).join(', ')})` : '');
-  // per object: mean position (RA averaged across the 0/360 wrap when the rows straddle it) and HEALPix index
+  // per object: mean position and HEALPix index. Forced photometry usually repeats one position:
+  // then it is taken as is (exact, whatever order DuckDB aggregates in); otherwise a compensated
+  // mean, RA averaged across the 0/360 wrap when the rows straddle it
   const ra = `CAST(${q(c.ra)} AS DOUBLE)`;
+  const dec = `CAST(${q(c.dec)} AS DOUBLE)`;
   const perObject = [
     idSql,
-    hasPos ? `CASE WHEN max(${ra}) - min(${ra}) > 180 THEN (avg(CASE WHEN ${ra} > 180 THEN ${ra} - 360 ELSE ${ra} END) + 360) % 360 ELSE avg(${ra}) END` : 'NULL',
-    hasPos ? `avg(CAST(${q(c.dec)} AS DOUBLE))` : 'NULL',
+    hasPos ? `CASE WHEN min(${ra}) = max(${ra}) THEN min(${ra}) WHEN max(${ra}) - min(${ra}) > 180 THEN (favg(CASE WHEN ${ra} > 180 THEN ${ra} - 360 ELSE ${ra} END) + 360) % 360 ELSE favg(${ra}) END` : 'NULL',
+    hasPos ? `CASE WHEN min(${dec}) = max(${dec}) THEN min(${dec}) ELSE favg(${dec}) END` : 'NULL',
     hasHealpix ? 'CAST(any_value("_healpix_29") AS BIGINT)' : 'NULL',
   ];
   // light curves ordered by object, band, time (ties broken by the values) so every run groups and sums identically

@@ -1,1 +1,0 @@
-export const noopLog = { debug() { }, info() { }, warn() { }, error() { } };
