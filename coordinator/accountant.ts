@@ -9,6 +9,7 @@
  * allocation accounting; measured CPU seconds are reported separately), plus
  * gpuWeight × GPU-seconds for fair share.
  */
+import { createHash } from 'node:crypto';
 import { ApiCode, UbatchApiError, type LedgerEntry } from '../protocol/index.js';
 import type { LedgerRecord } from '../ledger/index.js';
 import { DecayedUsage, quotaPeriod, type QuotaPeriodSpec, type ShareTree } from './fairshare/index.js';
@@ -32,7 +33,7 @@ export interface QuotaView {
   name: string;
   limits: QuotaLimits;
   period: { start: string; end: string };
-  used: { cpu_hours: number; gpu_hours: number };
+  used: { cpu_hours: number; gpu_hours: number; stored_bytes: number };
 }
 
 export class Accountant {
@@ -43,6 +44,10 @@ export class Accountant {
   readonly quotas = new Map<string, QuotaLimits>();
   private readonly period = new Map<string, PeriodUsage>();
   readonly decayed: DecayedUsage;
+  /** bytes written by accepted attempts, per 'u:<user>' and 'g:<group>' (the stored-bytes quota) */
+  private readonly stored = new Map<string, number>();
+  /** charged core-seconds of successful attempts of similar tasks (same kind and parameters): the cost model's history */
+  private readonly history = new Map<string, { n: number; sum: number }>();
   applied = 0;
 
   constructor(
@@ -91,6 +96,14 @@ export class Accountant {
           this.decayed.add({ group: e.group, user: e.user, coreSeconds: core, gpuSeconds: gpu, at });
           this.addPeriod(`u:${e.user}`, core, gpu, at);
           this.addPeriod(`g:${e.group}`, core, gpu, at);
+          if (c.outcome === 'ok') {
+            for (const k of [`u:${e.user}`, `g:${e.group}`]) this.stored.set(k, (this.stored.get(k) ?? 0) + c.usage.bytesWritten);
+            const hk = similarityKey(c.provenance.code.kind, c.provenance.params);
+            const h = this.history.get(hk) ?? { n: 0, sum: 0 };
+            h.n += 1;
+            h.sum += core;
+            this.history.set(hk, h);
+          }
         }
         break;
       default:
@@ -107,6 +120,22 @@ export class Accountant {
     p.gpuSeconds += gpu;
   }
 
+  /**
+   * Cost of a job: the per-kind model, refined by the ledger's history of
+   * similar tasks (same kind and parameters) once there are enough of them.
+   */
+  estimate(kind: string, params: unknown, tasks: number, modelCoreSeconds: number): { coreSeconds: number; basis: string } {
+    const h = this.history.get(similarityKey(kind, params));
+    if (h && h.n >= MIN_HISTORY) {
+      return { coreSeconds: (h.sum / h.n) * tasks, basis: `ledger history: mean of ${h.n} successful attempts of tasks with the same kind and parameters` };
+    }
+    return { coreSeconds: modelCoreSeconds, basis: `per-kind cost model${h ? ` (only ${h.n} similar attempts in the ledger so far)` : ''}` };
+  }
+
+  storedBytes(scope: 'user' | 'group', name: string): number {
+    return this.stored.get(scope === 'group' ? `g:${name}` : `u:${name}`) ?? 0;
+  }
+
   usedThisPeriod(key: string): { cpu_hours: number; gpu_hours: number } {
     const { start } = quotaPeriod(this.now(), this.opts.period ?? 'month');
     const p = this.period.get(key);
@@ -117,7 +146,7 @@ export class Accountant {
   quotaView(scope: 'user' | 'group', name: string): QuotaView {
     const key = scope === 'group' ? `g:${name}` : `u:${name}`;
     const { start, end } = quotaPeriod(this.now(), this.opts.period ?? 'month');
-    return { scope, name, limits: this.quotas.get(key) ?? {}, period: { start: new Date(start).toISOString(), end: new Date(end).toISOString() }, used: this.usedThisPeriod(key) };
+    return { scope, name, limits: this.quotas.get(key) ?? {}, period: { start: new Date(start).toISOString(), end: new Date(end).toISOString() }, used: { ...this.usedThisPeriod(key), stored_bytes: this.stored.get(key) ?? 0 } };
   }
 
   /** the group a job is charged to; membership comes from operators' share entries, never from the spec alone */
@@ -144,6 +173,9 @@ export class Accountant {
           { scope, name, used_cpu_hours: v.used.cpu_hours, limit_cpu_hours: v.limits.cpu_hours, estimate_cpu_hours: est },
         );
       }
+      if (v.limits.stored_bytes !== undefined && v.used.stored_bytes >= v.limits.stored_bytes) {
+        throw new UbatchApiError(ApiCode.OverQuota, `over quota: ${scope} ${name} stores ${v.used.stored_bytes} bytes of outputs; the limit is ${v.limits.stored_bytes}`, '/spec', { scope, name, stored_bytes: v.used.stored_bytes, limit_stored_bytes: v.limits.stored_bytes });
+      }
       const estG = estimateGpuSeconds / 3600;
       if (v.limits.gpu_hours !== undefined && estG > 0 && v.used.gpu_hours + estG > v.limits.gpu_hours) {
         throw new UbatchApiError(ApiCode.OverQuota, `over quota: ${scope} ${name} has used ${fmt(v.used.gpu_hours)} of ${fmt(v.limits.gpu_hours)} gpu-hours this period; this job is estimated at ${fmt(estG)} gpu-hours`, '/spec', { scope, name });
@@ -159,6 +191,7 @@ export class Accountant {
       const used = this.usedThisPeriod(key);
       if (lim.cpu_hours !== undefined && used.cpu_hours >= lim.cpu_hours) return true;
       if (lim.gpu_hours !== undefined && used.gpu_hours >= lim.gpu_hours) return true;
+      if (lim.stored_bytes !== undefined && (this.stored.get(key) ?? 0) >= lim.stored_bytes) return true;
     }
     return false;
   }
@@ -179,6 +212,13 @@ export class Accountant {
   usageLookup(at = this.now()): (group: string, user?: string) => number {
     return (g, u) => (u === undefined ? this.decayed.groupValue(g, at) : this.decayed.value(g, u, at));
   }
+}
+
+const MIN_HISTORY = 10;
+
+/** tasks are similar when they have the same kind and the same parameters */
+function similarityKey(kind: string, params: unknown): string {
+  return `${kind}|${createHash('sha1').update(JSON.stringify(params ?? {})).digest('hex')}`;
 }
 
 function fmt(x: number): string {

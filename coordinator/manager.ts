@@ -161,8 +161,9 @@ export class JobManager {
       throw err;
     }
     const cores = spec.resources?.cores ?? 1;
-    const estimateCoreSeconds = plan.estimateCoreSeconds * cores;
-    if (req.dryRun) return this.quote(user, group, spec, plan, estimateCoreSeconds);
+    const est = this.acct.estimate(spec.kind, paramsForHistory(spec), plan.count, plan.estimateCoreSeconds * cores);
+    const estimateCoreSeconds = est.coreSeconds;
+    if (req.dryRun) return this.quote(user, group, spec, plan, estimateCoreSeconds, est.basis);
     this.acct.checkSubmit(user, group, estimateCoreSeconds);
     const jobId = newJobId();
     if (!spec.output?.path && spec.kind !== 'noop') spec.output = { path: `${this.opts.outputRoot}/${user}/${jobId}` };
@@ -356,7 +357,7 @@ export class JobManager {
     );
   }
 
-  private async quote(user: string, group: string, spec: JobSpec, plan: Plan, estimateCoreSeconds: number): Promise<Record<string, unknown>> {
+  private async quote(user: string, group: string, spec: JobSpec, plan: Plan, estimateCoreSeconds: number, basis: string): Promise<Record<string, unknown>> {
     let slots = 0;
     for await (const k of await this.topo.workers.keys()) {
       const e = await this.topo.workers.get(k).catch(() => null);
@@ -383,7 +384,7 @@ export class JobManager {
       group,
       tasks: plan.count + (plan.hasReduce ? 1 : 0),
       partitions: (plan.units ?? []).slice(0, 10_000).map((u) => ({ order: u.partition?.order ?? -1, pixel: u.partition?.pixel ?? 0, ...(u.partition?.rows !== undefined ? { rows: u.partition.rows } : {}) })),
-      estimate: { coreHours: estimateCoreSeconds / 3600, basis: 'per-kind cost model (rows and partitions)' },
+      estimate: { coreHours: estimateCoreSeconds / 3600, basis },
       credit: { user: this.acct.quotaView('user', user), group: this.acct.quotaView('group', group), maxConcurrent: Number.isFinite(cap) ? cap : null, ...(quotaError ? { wouldBeRejected: quotaError } : {}) },
       schedule: {
         workerSlots: slots,
@@ -736,3 +737,8 @@ export class JobManager {
   }
 }
 
+/** the parameters workers record in provenance (see worker/daemon.ts), so estimates match the history's key */
+function paramsForHistory(spec: JobSpec): unknown {
+  const s = JSON.stringify(spec.params ?? {});
+  return s.length <= 4096 ? spec.params ?? {} : { truncated: true, bytes: s.length };
+}

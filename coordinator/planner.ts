@@ -13,6 +13,7 @@ import { hats, tables } from '../astro/index.js';
 import { ApiCode, jobHasReduce, KIND_CAPABILITY, UbatchApiError, type JobSpec, type PartitionRef } from '../protocol/index.js';
 import type { PlanUnit } from './jobs.js';
 import { planCrossmatch, planPeriodogram } from './planners-science.js';
+import { imagePlanners } from './planners-images.js';
 
 export interface Plan {
   capability: string;
@@ -83,6 +84,7 @@ const PLANNERS: Record<string, Planner> = {
   },
   periodogram: (spec) => planPeriodogram(spec),
   crossmatch: (spec) => planCrossmatch(spec),
+  ...imagePlanners,
 };
 
 function requireOutput(spec: JobSpec): void {

@@ -67,6 +67,11 @@ export async function startApiService(nc: NatsConnection, mgr: JobManager, log: 
       if (e instanceof UbatchApiError) {
         code = e.code;
         reply = { ok: false, error: e.toBody() };
+      } else if (/jetstream is not enabled|timeout|no responders|connection (closed|draining)|disconnect/i.test((e as Error)?.message ?? '')) {
+        // the bus is briefly unavailable (server restart, config reload): the client may retry
+        code = ApiCode.Unavailable;
+        log.warn({ err: e, verb, user }, 'request failed while the bus was unavailable');
+        reply = { ok: false, error: { code: ApiCode.Unavailable, message: `the service could not reach JetStream; retry: ${(e as Error).message}` } };
       } else {
         code = ApiCode.Internal;
         log.error({ err: e, verb, user }, 'internal error handling a request');

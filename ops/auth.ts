@@ -296,6 +296,10 @@ function streamReader(stream: string): string[] {
   ];
 }
 
+function unique(xs: string[]): string[] {
+  return [...new Set(xs)];
+}
+
 function userPermissions(name: string): Permissions {
   return {
     publish: {
@@ -320,7 +324,7 @@ function workerPermissions(name: string): Permissions {
   const artifacts = objStream(ObjectStores.artifacts);
   return {
     publish: {
-      allow: [
+      allow: unique([
         `${JS}.INFO`,
         ...ensureTopologyInfo,
         // pull tasks from the tenants' durable consumers, ack/nak/term/in-progress
@@ -339,7 +343,7 @@ function workerPermissions(name: string): Permissions {
         `${JS}.STREAM.MSG.GET.${artifacts}`,
         `${JS}.DIRECT.GET.${artifacts}`,
         `${JS}.DIRECT.GET.${artifacts}.>`,
-      ],
+      ]),
       deny: [
         ...STREAM_ADMIN,
         `${JS}.CONSUMER.DURABLE.>`,

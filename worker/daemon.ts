@@ -45,6 +45,7 @@ import { asTaskError, TaskCancelledError, TaskTimeoutError } from './errors.js';
 import { executors } from './executors/index.js';
 import { fileRecord, listFilesRecursive } from './files.js';
 import { noopWorkerMetrics, type WorkerMetrics } from './metrics.js';
+import { pickTenant } from './pick.js';
 import { backoffFor, compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './options.js';
 import { noopLog, type Log } from './types.js';
 
@@ -82,7 +83,8 @@ export class WorkerDaemon {
   private reserved = 0;
   private activeFetches = 0;
   private ranking: RankingEntry[] = [];
-  private readonly cooldown = new Map<string, number>();
+  private readonly cooldown = new Map<RankingEntry, number>();
+  private readonly capabilitySet: ReadonlySet<string>;
   private readonly consumers = new Map<string, Promise<Consumer>>();
   private readonly specs = new Map<string, Promise<JobSpec | undefined>>();
   private readonly cancelled = new Set<string>();
@@ -98,6 +100,7 @@ export class WorkerDaemon {
 
   private constructor(private readonly deps: WorkerDeps, opts: WorkerOptions) {
     this.opts = compileWorkerOptions(opts);
+    this.capabilitySet = new Set(this.opts.capabilities);
     this.js = jetstream(deps.nc);
     this.log = deps.log ?? noopLog;
     this.metrics = deps.metrics ?? noopWorkerMetrics;
@@ -213,15 +216,7 @@ export class WorkerDaemon {
   }
 
   private pick(): RankingEntry | undefined {
-    const now = Date.now();
-    for (const e of this.ranking) {
-      if (e.backlog <= 0 || !this.opts.capabilities.includes(e.capability)) continue;
-      const key = `${e.capability}/${e.tenant}`;
-      const until = this.cooldown.get(key);
-      if (until !== undefined && until > now) continue;
-      return e;
-    }
-    return undefined;
+    return pickTenant(this.ranking, this.capabilitySet, this.cooldown, Date.now());
   }
 
   private consumerFor(e: RankingEntry): Promise<Consumer> {
@@ -278,7 +273,7 @@ export class WorkerDaemon {
       this.log.warn({ err, tenant: e.tenant, capability: e.capability }, 'fetch failed');
     } finally {
       this.reserved -= n - got;
-      if (got === 0) this.cooldown.set(`${e.capability}/${e.tenant}`, Date.now() + 1000);
+      if (got === 0) this.cooldown.set(e, Date.now() + 1000);
     }
   }
 

@@ -7,3 +7,4 @@ export { TaskFailedError, InputError, TaskTimeoutError, TaskCancelledError, asTa
 export { canUnshareNetwork, runSandboxed } from './sandbox.js';
 export { buildInfo } from './build-info.js';
 export { fileRecord, sha256File, listFilesRecursive } from './files.js';
+export { pickTenant } from './pick.js';

@@ -146,7 +146,7 @@ export interface DemoOptions {
 export async function runDemo(rt: Runtime, user: string, o: DemoOptions): Promise<boolean> {
   const t0 = performance.now();
   const steps = o.steps ? DEMO_STEPS.filter((s) => o.steps!.includes(s.id)) : DEMO_STEPS;
-  const unknown = (o.steps ?? []).filter((id) => !DEMO_STEPS.some((s) => s.id === id));
+  const unknown = (o.steps ?? []).filter((id) => !DEMO_STEPS.some((s) => s.id === id) && id !== 'science' && id !== 'images');
   if (unknown.length > 0) throw new CliUsageError(`unknown demo step(s) ${unknown.join(', ')}; steps: ${DEMO_STEPS.map((s) => s.id).join(', ')}`, '--steps');
   const base = o.dir ?? (await mkdtemp(join(tmpdir(), 'ubatch-demo-')));
   const ac = new AbortController();
@@ -218,6 +218,24 @@ export async function runDemo(rt: Runtime, user: string, o: DemoOptions): Promis
       await step.show?.(ctx, info, await client.results(sub.jobId));
     }
 
+    // science and image kinds run as their own sequences (they generate their own inputs)
+    const extras: { id: string; title: string; run: (c: { client: typeof client; dir: string; log: (line: string) => void }) => Promise<void> }[] = [
+      { id: 'science', title: 'periodograms of ForcedSource light curves, and a cross-match with a Gaia-like catalog', run: async (c) => (await import('../demo-science.js')).scienceDemoSteps(c) },
+      { id: 'images', title: 'images: background (LSB-preserving), postage stamps, injection and recovery', run: async (c) => (await import('../demo-images.js')).imageDemoSteps(c) },
+    ];
+    for (const extra of extras) {
+      if (ac.signal.aborted || (o.steps && !o.steps.includes(extra.id))) continue;
+      out(rt, `\n== ${extra.id}: ${extra.title}`);
+      const te = performance.now();
+      try {
+        await extra.run({ client, dir: join(base, 'data', extra.id), log: (line) => out(rt, line) });
+        out(rt, `${extra.id} finished in ${formatDuration((performance.now() - te) / 1000)}`);
+      } catch (err) {
+        allOk = false;
+        out(rt, `${extra.id} failed: ${(err as Error).message}`);
+      }
+    }
+
     out(rt, '\n== ledger summary (a replay of UB_LEDGER)');
     out(rt, renderLedgerSummary(summarizeLedger(await readLedger(client.nc))));
   } finally {
@@ -246,7 +264,7 @@ export function registerDemoCommand(program: Command, rt: Runtime): void {
     .option('-w, --workers <n>', 'worker processes', '2')
     .option('--slots <n>', 'task slots per worker', '1')
     .option('--seed <n>', 'catalog generator seed', '1')
-    .option('--steps <ids>', `comma-separated subset of the steps (${DEMO_STEPS.map((s) => s.id).join(', ')})`)
+    .option('--steps <ids>', `comma-separated subset of the steps (${[...DEMO_STEPS.map((s) => s.id), 'science', 'images'].join(', ')})`)
     .action(async (flags: { rows: string; keep?: boolean; dir?: string; workers: string; slots: string; seed: string; steps?: string }, cmd: Command) => {
       const cfg = configOf(rt, cmd);
       const ok = await runDemo(rt, cfg.user, {

@@ -21,6 +21,8 @@ import { registerSharesSimulateCommand } from './shares-simulate.js';
 import { registerSubmitCommands } from './submit.js';
 import { registerUpCommand } from './up.js';
 import { registerQuotaCommands } from './quota.js';
+import { registerAuthCommands } from './auth.js';
+import { registerImagesCommands } from './images.js';
 import type { Runtime } from './runtime.js';
 
 function packageVersion(): string {
@@ -72,6 +74,8 @@ export function buildProgram(rt: Runtime): Command {
   registerReportCommand(program, rt);
   registerSharesSimulateCommand(program, rt);
   registerQuotaCommands(program, rt);
+  registerAuthCommands(program, rt);
+  registerImagesCommands(program, rt);
   registerDemoCommand(program, rt);
   return program;
 }

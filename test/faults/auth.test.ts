@@ -196,6 +196,16 @@ describe('NATS authentication and permissions (ops/auth.ts)', () => {
       expect(server.logTail(400)).not.toMatch(/Violation - User "(coordinator|worker-1)"/);
     });
 
+    it('without her inbox prefix gets a permissions error from the client at once, not a hang', async () => {
+      const nc = await connect({ servers: server.url, user: 'alice', pass: creds['alice']!.password, reconnect: false });
+      conns.push(nc);
+      const bare = new UbatchClient(nc, { user: 'alice', timeoutMs: 15_000 });
+      const err = await bare.get(aliceJob.jobId).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(UbatchApiError);
+      // the cause is the server's violation on the reply subscription, not the request timeout
+      expect(isPermissionViolation(err)).toBe(true);
+    });
+
     it('cannot request the API as bob (ubatch.v1.jobs.get.bob)', async () => {
       expect(await requestDenied(aliceNc, 'ubatch.v1.jobs.get.bob', encode({ jobId: aliceJob.jobId }))).toBe('permission');
     });
