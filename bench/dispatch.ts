@@ -4,7 +4,11 @@
  * child processes), end to end with ledger entries; then submit-to-start
  * latency on an idle system.
  *
- *   make build && node dist/bench/dispatch.js [--tasks 100000] [--latency-jobs 200] [--slots 64]
+ *   make build && node dist/bench/dispatch.js [--tasks 100000] [--latency-jobs 200] [--slots 64] [--with-quotas]
+ *
+ * --with-quotas: the user gets a group membership, shares, a cpu-hours quota and a
+ * concurrency cap first (large enough not to bind), so every release is checked
+ * against them — fair share (ranking) is always on.
  *
  * Prints one JSON line per figure and a summary.
  */
@@ -15,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { readLedger, summarizeLedger } from '../ledger/index.js';
 import { startLocalStack } from '../ops/stack.js';
 
-const { values } = parseArgs({ options: { tasks: { type: 'string', default: '100000' }, 'latency-jobs': { type: 'string', default: '200' }, slots: { type: 'string', default: '64' }, workers: { type: 'string', default: '2' } } });
+const { values } = parseArgs({ options: { tasks: { type: 'string', default: '100000' }, 'latency-jobs': { type: 'string', default: '200' }, slots: { type: 'string', default: '64' }, workers: { type: 'string', default: '2' }, 'with-quotas': { type: 'boolean', default: false } } });
 const N = Number(values.tasks);
 const L = Number(values['latency-jobs']);
 
@@ -26,9 +30,16 @@ const pct = (xs: number[], p: number) => {
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'ubatch-bench-dispatch-'));
-  const stack = await startLocalStack({ dir, workers: Number(values.workers), slots: Number(values.slots), logLevel: 'warn', writeStackFile: false });
+  const stack = await startLocalStack({ dir, workers: Number(values.workers), slots: Number(values.slots), logLevel: 'warn', writeStackFile: false, coordinatorArgs: ['--operators', 'ops'] });
   try {
     const c = await stack.client('bench');
+    if (values['with-quotas']) {
+      const ops = await stack.client('ops');
+      await ops.sharesSet('survey', 10);
+      await ops.sharesSet('survey', 1, 'bench');
+      await ops.quotaSet('user', 'bench', { cpu_hours: 1e6, max_concurrent: 50_000 });
+      await ops.quotaSet('group', 'survey', { cpu_hours: 1e7, max_concurrent: 100_000 });
+    }
     // warm-up: consumers, specs, JIT
     await c.wait((await c.submit({ kind: 'noop', params: { tasks: 2000 } })).jobId, { timeoutMs: 120_000 });
 
@@ -39,7 +50,7 @@ async function main(): Promise<void> {
     const nc = await stack.connect();
     const ledger = summarizeLedger(await readLedger(nc));
     const charged = ledger.byJob.get(sub.jobId)?.attempts ?? 0;
-    const thr = { bench: 'dispatch', tasks: N, state: info.state, seconds: +seconds.toFixed(3), tasksPerSecond: Math.round(N / seconds), charges: charged, duplicateCharges: ledger.duplicateCharges.length };
+    const thr = { bench: 'dispatch', withQuotas: values['with-quotas'], tasks: N, state: info.state, seconds: +seconds.toFixed(3), tasksPerSecond: Math.round(N / seconds), charges: charged, duplicateCharges: ledger.duplicateCharges.length };
     console.log(JSON.stringify(thr));
 
     // submit-to-start latency on an idle system: one 1-task job at a time

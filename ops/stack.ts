@@ -222,7 +222,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
 
   try {
     const nc = await conn();
-    const coordinator = spawnChild('coordinator', ['coordinator', '--output-root', outputRoot], metricsPorts[0]!);
+    const coordinator = spawnChild('coordinator', ['coordinator', '--output-root', outputRoot, ...(opts.coordinatorArgs ?? [])], metricsPorts[0]!);
     await waitApiReady(nc, coordinator, readyTimeoutMs, failIfExited);
 
     const host = safeHost();
