@@ -9,6 +9,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { Service } from '@nats-io/services';
 import { ensureTopology, noopLog, Streams, type Log, type Topology, type TopologyOptions } from '../protocol/index.js';
 import { LedgerFollower, LedgerWriter } from '../ledger/index.js';
+import { CapacityRecorder } from './capacity.js';
 import { LeaderLease } from './lease.js';
 import { JobManager } from './manager.js';
 import { compileCoordinatorOptions, type CompiledCoordinatorOptions, type CoordinatorOptions } from './options.js';
@@ -33,6 +34,7 @@ export class Coordinator {
   private svc: Service | undefined;
   private results: ConsumerMessages | undefined;
   private follower: LedgerFollower | undefined;
+  private capacity: CapacityRecorder | undefined;
   private timers: NodeJS.Timeout[] = [];
   private readonly log: Log;
   private readonly metrics: CoordinatorMetrics;
@@ -114,6 +116,8 @@ export class Coordinator {
         this.mgr.kickRelease();
       }, 2000),
     );
+    this.capacity = new CapacityRecorder(this.topo.workers, this.topo.shares, this.log, this.opts.capacitySampleMs);
+    this.capacity.start();
     this.log.info({ id: this.opts.id }, 'coordinator serving');
     return this.stopped;
   }
@@ -140,6 +144,7 @@ export class Coordinator {
     this.ac.abort();
     const errors: unknown[] = [];
     for (const t of this.timers) clearInterval(t);
+    this.capacity?.stop();
     await this.svc?.stop().catch((e: unknown) => errors.push(e));
     await this.results?.close().catch((e: unknown) => errors.push(e));
     await this.follower?.stop().catch((e: unknown) => errors.push(e));

@@ -5,3 +5,4 @@ export { JobManager } from './manager.js';
 export { noopCoordinatorMetrics, type CoordinatorMetrics } from './types.js';
 export * as fairshare from './fairshare/index.js';
 export { commitOutputs, discardAttempt } from './commit.js';
+export { capacityCoreSeconds, capacityKey, liveSlots, CapacityRecorder } from './capacity.js';

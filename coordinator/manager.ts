@@ -40,6 +40,7 @@ import {
 } from '../protocol/index.js';
 import { buildReport, type LedgerRecord, type LedgerWriter, type Report } from '../ledger/index.js';
 import { Bitset } from './bitset.js';
+import { capacityCoreSeconds } from './capacity.js';
 import { commitOutputs, discardAttempt } from './commit.js';
 import { fairTreeRanking } from './fairshare/index.js';
 import { Accountant, QUOTA_FIELDS, type QuotaLimits, type QuotaView } from './accountant.js';
@@ -280,7 +281,11 @@ export class JobManager {
     }
     const from = time('from', b.from);
     const to = time('to', b.to);
-    return buildReport(await records(), { ...(group ? { group } : {}), ...(who ? { user: who } : {}), ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}), halfLifeMs: this.opts.halfLifeMs, now: Date.now() });
+    const recs = await records();
+    // capacity: the registered worker slots over the window (hourly samples kept by the accountant)
+    const capFrom = from ?? recs[0]?.time ?? Date.now();
+    const capacity = await capacityCoreSeconds(this.topo.shares, capFrom, to ?? Date.now());
+    return buildReport(recs, { ...(group ? { group } : {}), ...(who ? { user: who } : {}), ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}), ...(capacity > 0 ? { capacityCoreSeconds: capacity } : {}), halfLifeMs: this.opts.halfLifeMs, now: Date.now() });
   }
 
   results(user: string, body: unknown, operator = false): ResultsReply {

@@ -19,6 +19,8 @@ export interface CoordinatorOptions {
   leaseMs?: number;
   /** coordinator id (lease holder name) */
   id?: string;
+  /** how often registered worker slots are sampled for the capacity record @default 30000 ms */
+  capacitySampleMs?: number;
 }
 
 export interface CompiledCoordinatorOptions {
@@ -31,6 +33,7 @@ export interface CompiledCoordinatorOptions {
   halfLifeMs: number;
   leaseMs: number;
   id: string;
+  capacitySampleMs: number;
 }
 
 export class CoordinatorOptionsError extends Error {
@@ -55,6 +58,7 @@ export function compileCoordinatorOptions(o: CoordinatorOptions = {}): CompiledC
     releaseChunk: posInt(o.releaseChunk, 2000, 'releaseChunk'),
     halfLifeMs: posInt(o.halfLifeMs, 7 * 86_400_000, 'halfLifeMs'),
     leaseMs,
+    capacitySampleMs: posInt(o.capacitySampleMs, 30_000, 'capacitySampleMs', 50),
     id: o.id ?? `coord-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
   };
 }

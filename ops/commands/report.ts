@@ -4,7 +4,8 @@
  * ledger/reports.ts, ranked with the coordinator's Fair Tree, and printed as a
  * table, CSV, JSON or one self-contained HTML file.
  *
- * Capacity: the ledger does not record worker slots, so the capacity the
+ * Capacity: by default the registered worker slots over the window, as the
+ * coordinator records them (hourly buckets in KV ub-shares). Otherwise the capacity the
  * report compares usage with is given on the command line, either as
  * `--capacity-cores N` (N cores available over the whole window: capacity =
  * N × window length) or as `--capacity-core-hours X` for the window. Without
@@ -247,6 +248,14 @@ Examples:
       let report: Report;
       try {
         const records = await readLedger(nc, { onInvalid: (seq, subject, reason) => note(rt, `ubatch: ledger entry ${seq} (${subject}) skipped: ${reason}`) });
+        if (opts.capacityCores === undefined && opts.capacityCoreSeconds === undefined) {
+          // no capacity given: the registered worker slots over the window, as recorded by the coordinator
+          const { Kvm } = await import('@nats-io/kv');
+          const { capacityCoreSeconds } = await import('../../coordinator/index.js');
+          const shares = await new Kvm(nc).open('ub-shares');
+          const cap = await capacityCoreSeconds(shares, opts.from ?? records[0]?.time ?? Date.now(), opts.to ?? Date.now()).catch(() => 0);
+          if (cap > 0) opts.capacityCoreSeconds = cap;
+        }
         report = rankReport(buildReport(records, opts));
       } finally {
         await nc.close().catch(() => undefined);

@@ -177,4 +177,21 @@ describe('fair share', () => {
     expect(strip(after)).toEqual(strip(before));
     await c2.close();
   });
+
+  it('capacity is the registered worker slots over time; reports show usage as a fraction of it', async () => {
+    s = await startStack({ workers: 2, worker: { slots: 2 }, coordinator: { capacitySampleMs: 200 } });
+    const ops = await s.client('ops');
+    const u = await s.client('uma');
+    const from = new Date().toISOString();
+    const j = await u.submit({ kind: 'noop', params: { tasks: 8, sleep_ms: 500 } });
+    await u.wait(j.jobId, { timeoutMs: 60_000 });
+    await new Promise((r) => setTimeout(r, 500));
+    const r = (await ops.report({ from, to: new Date().toISOString() })) as { capacity?: { coreHours: number; fraction: number }; groups: { group: string; fractionOfCapacity?: number }[] };
+    // 4 slots for a few seconds: some core-seconds of capacity, of which the job used a fair part
+    expect(r.capacity).toBeDefined();
+    expect(r.capacity!.coreHours * 3600).toBeGreaterThan(4);
+    expect(r.capacity!.fraction).toBeGreaterThan(0.05);
+    expect(r.capacity!.fraction).toBeLessThanOrEqual(1);
+    expect(r.groups.find((g) => g.group === 'default')!.fractionOfCapacity).toBeCloseTo(r.capacity!.fraction, 6);
+  });
 });
