@@ -25,14 +25,33 @@ export interface ReplayOptions {
 
 export async function* replayLedger(nc: NatsConnection, opts: ReplayOptions = {}): AsyncGenerator<LedgerRecord> {
   const jsm = await jetstreamManager(nc);
-  const info = await jsm.streams.info(Streams.ledger);
+  let info;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      info = await jsm.streams.info(Streams.ledger);
+      break;
+    } catch (err) {
+      if (attempt >= 5 || !/timeout|no responders|leader/i.test((err as Error)?.message ?? '')) throw err;
+      await new Promise((r) => setTimeout(r, 500 * attempt));
+    }
+  }
   const last = info.state.last_seq;
   if (info.state.messages === 0 || last < (opts.fromSeq ?? 1)) return;
   const js = jetstream(nc);
-  const consumer = await js.consumers.get(Streams.ledger, {
-    filter_subjects: opts.filter ? [opts.filter] : undefined,
-    ...(opts.fromSeq ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: opts.fromSeq } : {}),
-  });
+  // creating the ordered consumer can time out while a cluster elects a new stream leader: retry a few times
+  let consumer;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      consumer = await js.consumers.get(Streams.ledger, {
+        filter_subjects: opts.filter ? [opts.filter] : undefined,
+        ...(opts.fromSeq ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: opts.fromSeq } : {}),
+      });
+      break;
+    } catch (err) {
+      if (attempt >= 5 || !/timeout|no responders|leader/i.test((err as Error)?.message ?? '')) throw err;
+      await new Promise((r) => setTimeout(r, 500 * attempt));
+    }
+  }
   const messages = await consumer.consume({ max_messages: 2048 });
   try {
     for await (const m of messages) {
