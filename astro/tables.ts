@@ -1,9 +1,8 @@
 /** DuckDB SQL fragments for reading plain tables (Parquet or CSV) — shared by planners and executors. */
 import { extname } from 'node:path';
+import { sqlString } from './hats/duck.js';
 
-export function sqlString(s: string): string {
-  return `'${s.replaceAll("'", "''")}'`;
-}
+export { sqlString };
 
 export function isCsvPath(f: string): boolean {
   const l = f.toLowerCase();

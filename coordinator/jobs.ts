@@ -31,7 +31,6 @@ export interface JobRecord {
   rowsOut: number;
   /** result messages folded into this record but not yet persisted: acked after the next flush */
   pendingAcks: JsMsg[];
-  dirty: boolean;
   lastProgressEvent: number;
 }
 
@@ -80,7 +79,6 @@ export function fromDoc(d: JobDoc, spec: JobSpec, units: PlanUnit[] | undefined)
     summaries: d.summaries ?? [],
     rowsOut: d.rowsOut ?? 0,
     pendingAcks: [],
-    dirty: false,
     lastProgressEvent: 0,
   };
 }

@@ -201,7 +201,6 @@ export class JobManager {
       summaries: [],
       rowsOut: 0,
       pendingAcks: [],
-      dirty: false,
       lastProgressEvent: 0,
     };
     // durable before we answer: spec, plan, job document, ledger entry
@@ -702,7 +701,6 @@ export class JobManager {
   }
 
   private markDirty(r: JobRecord): void {
-    r.dirty = true;
     this.dirtyJobs.add(r);
   }
 
@@ -722,7 +720,6 @@ export class JobManager {
     this.dirtyJobs.clear();
     await Promise.all(
       dirty.map(async (r) => {
-        r.dirty = false;
         const acks = r.pendingAcks.splice(0, r.pendingAcks.length);
         try {
           await this.topo.jobs.put(KvKey.job(r.info.jobId), encode(toDoc(r)));

@@ -10,7 +10,6 @@
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { Command } from 'commander';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,33 +17,11 @@ import { fits, images, imaging, wcs } from '../../astro/index.js';
 import { registerImagesCommands } from '../../ops/commands/images.js';
 import type { Runtime } from '../../ops/commands/runtime.js';
 import { runLocally } from '../../ops/local-run.js';
-import { UbatchApiError, type JobSpec, type UbatchClient } from '../../protocol/index.js';
+import { type JobSpec, type UbatchClient } from '../../protocol/index.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
+import { expectApiError, queryJson as query } from '../helpers/expect.js';
 
-async function query(sql: string): Promise<Record<string, unknown>[]> {
-  const inst = await DuckDBInstance.create(':memory:');
-  const c = await inst.connect();
-  try {
-    return (await c.runAndReadAll(sql)).getRowObjectsJson() as Record<string, unknown>[];
-  } finally {
-    c.closeSync();
-    inst.closeSync();
-  }
-}
 
-async function expectApiError(p: Promise<unknown>, code: string, where: string, message?: RegExp): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(UbatchApiError);
-    const err = e as UbatchApiError;
-    expect(err.code, err.message).toBe(code);
-    expect(err.where, err.message).toBe(where);
-    if (message) expect(err.message).toMatch(message);
-    return;
-  }
-  throw new Error(`expected ${code}, but the call succeeded`);
-}
 
 const rms = (a: Float32Array, b: Float32Array) => {
   let s = 0;

@@ -6,38 +6,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hats, survey } from '../../astro/index.js';
 import { readLedger, summarizeLedger } from '../../ledger/index.js';
-import { UbatchApiError, type JobSpec, type UbatchClient } from '../../protocol/index.js';
+import { type JobSpec, type UbatchClient } from '../../protocol/index.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
+import { expectApiError, queryJson as query } from '../helpers/expect.js';
 
-async function query(sql: string): Promise<Record<string, unknown>[]> {
-  const inst = await DuckDBInstance.create(':memory:');
-  const c = await inst.connect();
-  try {
-    return (await c.runAndReadAll(sql)).getRowObjectsJson() as Record<string, unknown>[];
-  } finally {
-    c.closeSync();
-    inst.closeSync();
-  }
-}
 
-async function expectApiError(p: Promise<unknown>, code: string, where?: string | RegExp): Promise<UbatchApiError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(UbatchApiError);
-    const err = e as UbatchApiError;
-    expect(err.code, err.message).toBe(code);
-    if (typeof where === 'string') expect(err.where).toBe(where);
-    else if (where) expect(err.where).toMatch(where);
-    expect(err.message.length).toBeGreaterThan(10);
-    return err;
-  }
-  throw new Error(`expected ${code}, but the call succeeded`);
-}
 
 describe('jobs on the mesh', () => {
   let s: TestStack;

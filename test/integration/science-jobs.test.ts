@@ -15,9 +15,10 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crossmatch, hats, lombscargle, survey } from '../../astro/index.js';
 import { runLocally } from '../../ops/local-run.js';
-import { UbatchApiError, type JobSpec, type UbatchClient } from '../../protocol/index.js';
+import { type JobSpec, type UbatchClient } from '../../protocol/index.js';
 import { closeIdleThreads } from '../../worker/executors/thread-pool.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
+import { expectApiError } from '../helpers/expect.js';
 
 type Row = Record<string, unknown>;
 
@@ -34,19 +35,6 @@ async function query(sql: string): Promise<Row[]> {
 
 const fileList = (files: string[]) => `[${files.map((f) => `'${f}'`).join(', ')}]`;
 
-async function expectApiError(p: Promise<unknown>, code: string, where: string, message?: RegExp): Promise<UbatchApiError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(UbatchApiError);
-    const err = e as UbatchApiError;
-    expect(err.code, err.message).toBe(code);
-    expect(err.where).toBe(where);
-    if (message) expect(err.message).toMatch(message);
-    return err;
-  }
-  throw new Error(`expected ${code}, but the call succeeded`);
-}
 
 /** Rows of a job's HATS output, in a canonical order. */
 async function outputRows(dir: string, orderBy: string): Promise<Row[]> {
