@@ -5,8 +5,10 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 NODE_STAMP := node_modules/.package-lock.json
 REF_PKGS := python3-astropy python3-healpy python3-sep python3-photutils python3-pandas
+# the command sandbox (bubblewrap: read-only inputs, private mounts) and TLS certificates (openssl)
+SYS_PKGS := bubblewrap openssl
 
-.PHONY: help setup nats refs deps build schemas test test-unit test-integration demo bench clean
+.PHONY: help setup nats sys refs deps build schemas test test-unit test-integration demo bench clean
 
 help:
 	@echo "make demo   - install what is missing, build, run the demo on the embedded local stack"
@@ -26,12 +28,21 @@ nats:
 
 # trusted reference implementations the tests compare against (skipped with a message when absent)
 refs:
-	@missing=""; for p in $(REF_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(REF_PKGS) $(SYS_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "installing reference packages:$$missing"; \
 	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	else echo "note: reference packages missing ($$missing); tests that compare against them will be skipped"; fi
+
+# what the sandbox and TLS need at run time (bubblewrap, openssl); the daemons say so when absent
+sys:
+	@missing=""; for p in $(SYS_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing system packages:$$missing"; \
+	  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	else echo "note: packages missing ($$missing): commands run without bubblewrap's read-only mounts, TLS set-up needs openssl"; fi
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -50,7 +61,7 @@ setup: nats deps build
 test: nats refs build
 	npx vitest run
 
-demo: nats build
+demo: nats sys build
 	node dist/ops/cli.js demo
 
 bench: nats build
