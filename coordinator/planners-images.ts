@@ -34,26 +34,56 @@
  * indexed now, headers only), the selection keeps at least one image,
  * parameters are valid, every target lies on some image (unless
  * skip_uncovered), and for inject the first image has a zero point and a PSF.
- * Parameter parsing is shared with the executors (worker/executors/image-common.ts).
+ * Parameter parsing is shared with the executors (protocol/image-params.ts).
  */
 import { existsSync, statSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
-import { fits, images } from '../astro/index.js';
+import { fits, hats, images } from '../astro/index.js';
 import { ApiCode, UbatchApiError, type JobSpec, type PartitionRef } from '../protocol/index.js';
 import {
   backgroundParams,
+  checkUniqueTargetIds,
+  failParam,
   ImageParamError,
   injectParams,
-  readTargetsFile,
   stampsParams,
+  stampTargetOf,
   type ImageFilterParams,
   type ImageRef,
   type SingleImageUnit,
   type StampsUnit,
   type StampTarget,
-} from '../worker/executors/image-common.js';
+} from '../protocol/image-params.js';
 import type { PlanUnit } from './jobs.js';
 import type { Plan } from './planner.js';
+
+/** Reads params.targets_file (Parquet or CSV with id, ra, dec). */
+async function readTargetsFile(path: string): Promise<StampTarget[]> {
+  const where = '/params/targets_file';
+  if (!existsSync(path)) failParam(`targets file not found: ${path}`, where, 'input_not_found');
+  const ext = extname(path).toLowerCase();
+  const reader = ext === '.parquet' || ext === '.parq' ? `read_parquet(${hats.sqlString(path)})` : ext === '.csv' || ext === '.tsv' || path.endsWith('.csv.gz') ? `read_csv(${hats.sqlString(path)}, header = true)` : failParam(`targets file ${path} must be .parquet or .csv`, where, 'invalid_input');
+  let rows: Record<string, unknown>[];
+  try {
+    rows = await hats.withDuck(async (conn) => {
+      const cols = (await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${reader}`)).getRowObjectsJS().map((r) => String(r['column_name']).toLowerCase());
+      for (const c of ['ra', 'dec']) if (!cols.includes(c)) failParam(`targets file ${path} has no column ${c} (columns: ${cols.join(', ')})`, where, 'invalid_input');
+      const id = cols.includes('id') ? 'CAST(id AS VARCHAR)' : cols.includes('objectid') ? 'CAST(objectId AS VARCHAR)' : 'CAST(row_number() OVER () - 1 AS VARCHAR)';
+      return (await conn.runAndReadAll(`SELECT ${id} AS id, CAST(ra AS DOUBLE) AS ra, CAST(dec AS DOUBLE) AS dec FROM ${reader}`)).getRowObjectsJS();
+    });
+  } catch (err) {
+    if (err instanceof ImageParamError) throw err;
+    return failParam(`cannot read targets file ${path}: ${firstLine(err)}`, where, 'invalid_input');
+  }
+  if (rows.length === 0) failParam(`targets file ${path} has no rows`, where, 'invalid_input');
+  const targets = rows.map((r, i) => stampTargetOf(r, `${where} (row ${i})`, i));
+  checkUniqueTargetIds(targets, (i) => `${where} (row ${i})`);
+  return targets;
+}
+
+function firstLine(err: unknown): string {
+  return ((err as Error)?.message ?? String(err)).split('\n')[0]!.slice(0, 400);
+}
 
 type ImagePlanner = (spec: JobSpec) => Promise<Omit<Plan, 'capability'>>;
 

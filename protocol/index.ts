@@ -9,3 +9,4 @@ export * from './layout.js';
 export * from './kinds.js';
 export { renderSchemas } from './export-schemas.js';
 export * from './log.js';
+export * from './image-params.js';
