@@ -14,6 +14,7 @@ import { Command } from 'commander';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fits, images, imaging, wcs } from '../../astro/index.js';
+import { readLedger } from '../../ledger/index.js';
 import { registerImagesCommands } from '../../ops/commands/images.js';
 import type { Runtime } from '../../ops/commands/runtime.js';
 import { runLocally } from '../../ops/local-run.js';
@@ -290,4 +291,71 @@ describe('image jobs on the mesh', () => {
       expect(t.stdout).toMatch(/\br\b.*\b4\b/);
     });
   });
+});
+
+/**
+ * DESIGN.md "Inside a worker": the pixel work of an image task runs on a
+ * worker thread, so the daemon's event loop keeps sending in-progress acks.
+ * One LSB background of a 2048² calexp takes seconds; the consumer's ack wait
+ * is 1 s and the keep-alive 250 ms: the task must finish on its first
+ * delivery, and this process's event loop (the worker daemon runs in it)
+ * must never stall for as long as the ack wait while it runs. The same kernel run on the event
+ * loop stalls it for seconds (the contrast shows the lag probe is real).
+ */
+describe('image executors run off the event loop', () => {
+  let s: TestStack;
+  let c: UbatchClient;
+  let calexp: string;
+
+  beforeAll(async () => {
+    s = await startStack({ workers: 1, coordinator: { ackWaitMs: 1000 }, worker: { keepAliveMs: 250, slots: 1 } });
+    c = await s.client('alice');
+    const survey = await imaging.generateImageSurvey(join(s.dir, 'big'), { visits: 1, width: 2048, height: 2048, seed: 11, writeTruthImages: false });
+    calexp = survey.images[0]!.path;
+  }, 120_000);
+  afterAll(async () => {
+    await s?.stop();
+  });
+
+  /** Runs `fn` while sampling the event loop every 20 ms; returns the longest gap between samples (ms). */
+  const maxLoopGap = async <T>(fn: () => Promise<T>): Promise<{ gap: number; ms: number; value: T }> => {
+    let last = performance.now();
+    let gap = 0;
+    const timer = setInterval(() => {
+      const now = performance.now();
+      gap = Math.max(gap, now - last);
+      last = now;
+    }, 20);
+    const t0 = performance.now();
+    try {
+      const value = await fn();
+      return { gap: Math.max(gap, performance.now() - last), ms: performance.now() - t0, value };
+    } finally {
+      clearInterval(timer);
+    }
+  };
+
+  it('a background task longer than the ack wait runs once, and the event loop never stalls', async () => {
+    const { imageJobMode } = await import('../../worker/executors/image-thread.js');
+    expect(imageJobMode, 'the compiled thread entry is missing: run `npx tsc -p tsconfig.json` first').toBe('threads');
+    const out = join(s.dir, 'bg-long');
+    const sub = await c.submit({ kind: 'image.background', input: { images: [calexp] }, params: { mode: 'lsb' }, output: { path: out } });
+    const { gap, ms, value: info } = await maxLoopGap(() => c.wait(sub.jobId, { timeoutMs: 120_000 }));
+    expect(info.state, info.error).toBe('succeeded');
+    const charges = (await readLedger(s.connections[0]!)).flatMap((r) => (r.entry.kind === 'task.charged' ? r.entry.charges : [])).filter((x) => x.jobId === sub.jobId);
+    expect(charges).toHaveLength(1);
+    expect(charges[0]!.attempt).toBe(1);
+    // the task outlived several ack waits
+    expect(charges[0]!.usage.wallSeconds).toBeGreaterThan(2);
+    // heartbeats, keep-alives and NATS traffic kept flowing (the kernel alone takes seconds)
+    // (bound: the ack wait; on a quiet machine it is tens of ms, on this shared 2-core box a few hundred)
+    expect(gap, `longest event-loop stall ${gap.toFixed(0)} ms during a ${ms.toFixed(0)} ms job`).toBeLessThan(1000);
+  }, 150_000);
+
+  it('the same kernel on the event loop stalls it for seconds (the probe above would catch it)', async () => {
+    const { computeBackground } = await import('../../worker/executors/image-thread.js');
+    await mkdir(join(s.dir, 'bg-inline'), { recursive: true });
+    const { gap } = await maxLoopGap(() => computeBackground({ kind: 'background', ref: { path: calexp, hdu: 1, visit: 0, detector: 0, band: 'r', mjd: null }, params: { mode: 'lsb', box: 64, filter: 3, writeModel: false, writeMask: false }, outDir: join(s.dir, 'bg-inline'), jobId: 'inline' }));
+    expect(gap).toBeGreaterThan(2000);
+  }, 120_000);
 });

@@ -9,14 +9,16 @@
  *                           lsb: the source + extended-emission mask; mesh: the mask bits used
  *   background.parquet      one summary row (global level and noise, mesh size, paths)
  * under the task's output directory (<output>/task-<index>/ once committed).
- * params: see backgroundParams in ./image-common.ts.
+ * The pixel work (read, estimate, subtract, write FITS) runs on a worker thread
+ * (./image-thread.ts); this side hashes inputs/outputs and writes the Parquet row.
+ * params: see backgroundParams in protocol/image-params.ts.
  */
 import { join } from 'node:path';
-import { fits, imaging } from '../../astro/index.js';
 import { committedPath } from '../../protocol/index.js';
 import { fileRecord } from '../files.js';
 import type { ExecContext, ExecResult, Executor } from '../types.js';
-import { backgroundParams, copyCards, imageStem, readCalexp, singleImageUnit, toTaskError, writeRowsParquet, yieldToLoop, type ColumnType } from './image-common.js';
+import { backgroundParams, singleImageUnit, toTaskError, writeRowsParquet, type ColumnType } from './image-common.js';
+import { runImageJob } from './image-thread.js';
 
 export const BACKGROUND_COLUMNS: ReadonlyArray<readonly [string, ColumnType]> = [
   ['image', 'VARCHAR'],
@@ -44,71 +46,12 @@ async function runBackground(ctx: ExecContext): Promise<ExecResult> {
   const { image: ref } = singleImageUnit(ctx.task.unit, ctx.task.taskId);
   const hashing = fileRecord(ref.path);
   hashing.catch(() => undefined);
-  const cx = await readCalexp(ref, ctx.signal);
   ctx.progress();
-  await yieldToLoop();
-  const { width: w, height: h } = cx.image;
-  const bg = imaging.estimateBackground(cx.image, {
-    mode: p.mode,
-    boxSize: p.box,
-    filterSize: p.filter,
-    signal: ctx.signal,
-    onProgress: () => ctx.progress(),
-  });
-  await yieldToLoop();
-  const sub = new Float32Array(w * h);
-  for (let i = 0; i < sub.length; i++) sub[i] = cx.image.data[i]! - bg.background[i]!;
-
-  const stem = imageStem(ref);
+  // read, estimate, subtract and write the FITS outputs on a pool thread (./image-thread.ts)
+  const bg = await runImageJob({ kind: 'background', ref, params: p, outDir: ctx.outDir, jobId: ctx.task.jobId }, ctx.signal);
+  ctx.progress();
   const finalOf = (rel: string) => (ctx.spec.output?.path ? committedPath(ctx.spec, false, ctx.task, rel) : join(ctx.outDir, rel));
-  const shape = [w, h];
-  const bgCards: fits.FitsCard[] = [
-    { key: 'BGMODE', value: p.mode, comment: 'ubatch image.background estimator' },
-    { key: 'BGBOX', value: p.box, comment: 'background box size (pixels)' },
-    { key: 'BGFILT', value: p.filter, comment: 'median filter size (boxes)' },
-    { key: 'BGLEVEL', value: bg.globalBack, comment: 'median sky level subtracted (ADU)' },
-    { key: 'BGRMS', value: bg.globalRms, comment: 'median sky noise (ADU)' },
-    { key: 'BGSRC', value: ref.path.slice(-68), comment: 'input image (tail of path)' },
-    { key: 'HISTORY', value: `ubatch image.background mode=${p.mode} box=${p.box} filter=${p.filter}` },
-    { key: 'HISTORY', value: `ubatch job ${ctx.task.jobId}`.slice(0, 70) },
-  ];
-  const wcsOnly = cx.wcs.toCards();
-  const calexpRel = `${stem}.calexp.fits`;
-  const hdus: fits.WriteHdu[] = [
-    { header: [...copyCards(cx.primary), ...bgCards], data: null },
-    { header: [...copyCards(cx.imageHeader), ...bgCards.slice(0, 5)], data: sub, shape, bitpix: -32, name: 'IMAGE' },
-  ];
-  if (cx.image.mask) hdus.push({ header: copyCards(cx.maskHeader), data: cx.image.mask, shape, bitpix: 32, name: 'MASK' });
-  if (cx.image.variance) hdus.push({ header: copyCards(cx.varianceHeader), data: cx.image.variance, shape, bitpix: -32, name: 'VARIANCE' });
-  const written: string[] = [join(ctx.outDir, calexpRel)];
-  await fits.writeFits(written[0]!, hdus);
-  let modelRel: string | null = null;
-  if (p.writeModel) {
-    modelRel = `${stem}.background.fits`;
-    written.push(join(ctx.outDir, modelRel));
-    await fits.writeFits(written.at(-1)!, [
-      { header: [...copyCards(cx.primary), ...bgCards], data: null },
-      { header: [...wcsOnly, { key: 'BUNIT', value: 'ADU' }], data: bg.background, shape, bitpix: -32, name: 'BACKGROUND' },
-      { header: [...wcsOnly, { key: 'BUNIT', value: 'ADU' }], data: bg.rms, shape, bitpix: -32, name: 'RMS' },
-    ]);
-  }
-  let maskRel: string | null = null;
-  if (p.writeMask) {
-    maskRel = `${stem}.bgmask.fits`;
-    let m = bg.mask;
-    if (!m) {
-      // mesh mode has no source mask of its own: the pixels its mask bits left out
-      m = new Uint8Array(w * h);
-      const bits = imaging.DEFAULT_BAD_MASK;
-      const im = cx.image.mask;
-      for (let i = 0; i < m.length; i++) if ((im !== undefined && (im[i]! & bits) !== 0) || !Number.isFinite(cx.image.data[i]!)) m[i] = 1;
-    }
-    written.push(join(ctx.outDir, maskRel));
-    await fits.writeFits(written.at(-1)!, [
-      { header: [...copyCards(cx.primary), ...bgCards], data: null },
-      { header: [...wcsOnly, { key: 'COMMENT', value: '1 = pixel left out of the sky estimate' }], data: m, shape, bitpix: 8, name: 'BGMASK' },
-    ]);
-  }
+  const written = [bg.calexpRel, bg.modelRel, bg.maskRel].filter((r): r is string => r !== null).map((r) => join(ctx.outDir, r));
   const row = {
     image: ref.path,
     hdu: ref.hdu,
@@ -116,8 +59,8 @@ async function runBackground(ctx: ExecContext): Promise<ExecResult> {
     detector: ref.detector,
     band: ref.band,
     mjd: ref.mjd,
-    width: w,
-    height: h,
+    width: bg.width,
+    height: bg.height,
     mode: p.mode,
     box: p.box,
     filter: p.filter,
@@ -125,9 +68,9 @@ async function runBackground(ctx: ExecContext): Promise<ExecResult> {
     global_rms: bg.globalRms,
     mesh_width: bg.meshWidth,
     mesh_height: bg.meshHeight,
-    calexp: finalOf(calexpRel),
-    model: modelRel ? finalOf(modelRel) : null,
-    bgmask: maskRel ? finalOf(maskRel) : null,
+    calexp: finalOf(bg.calexpRel),
+    model: bg.modelRel ? finalOf(bg.modelRel) : null,
+    bgmask: bg.maskRel ? finalOf(bg.maskRel) : null,
   };
   const table = join(ctx.outDir, 'background.parquet');
   await writeRowsParquet(table, BACKGROUND_COLUMNS, [row], ctx.scratchDir);

@@ -13,15 +13,18 @@
  *   recovery.parquet    completeness and flux recovery per magnitude bin
  *   <stem>.injected.fits (params.write_images) the injected image (IMAGE, MASK with
  *                       INJECTED set, VARIANCE)
- * The task result's summary carries the bins too.
- * params: see injectParams in ./image-common.ts.
+ * The task result's summary carries the bins too. The pixel work runs on a
+ * worker thread (./image-thread.ts); this side reads a source catalog
+ * (DuckDB), hashes files and writes the Parquet tables.
+ * params: see injectParams in protocol/image-params.ts.
  */
 import { existsSync } from 'node:fs';
-import { basename, extname, join } from 'node:path';
-import { fits, hats, imaging } from '../../astro/index.js';
+import { extname, join } from 'node:path';
+import { hats } from '../../astro/index.js';
 import { fileRecord } from '../files.js';
 import type { ExecContext, ExecResult, Executor } from '../types.js';
-import { copyCards, firstLine, ImageParamError, imageStem, injectParams, magBinEdges, readCalexp, singleImageUnit, toTaskError, writeRowsParquet, yieldToLoop, type Calexp, type ColumnType, type InjectParams } from './image-common.js';
+import { firstLine, ImageParamError, injectParams, singleImageUnit, toTaskError, writeRowsParquet, type ColumnType } from './image-common.js';
+import { runImageJob, type InjectJob } from './image-thread.js';
 
 export const INJECTED_COLUMNS: ReadonlyArray<readonly [string, ColumnType]> = [
   ['index', 'INTEGER'],
@@ -77,49 +80,8 @@ export const RECOVERY_COLUMNS: ReadonlyArray<readonly [string, ColumnType]> = [
   ['pull_sigma', 'DOUBLE'],
 ];
 
-/** 32-bit FNV-1a: a seed per image that does not depend on task numbering. */
-function hashSeed(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
-}
-
-function psfOf(p: InjectParams, cx: Calexp, path: string): imaging.PsfModel {
-  if (p.psf) return p.psf;
-  const fwhm = cx.numeric.getNumber('PSFFWHM');
-  if (fwhm === undefined || !(fwhm > 0)) throw new ImageParamError('no_psf', `params.psf is required: ${path} has no PSFFWHM header`, '/params/psf');
-  const beta = cx.numeric.getNumber('PSFBETA');
-  return beta !== undefined && beta > 1 ? { kind: 'moffat', fwhm, beta } : { kind: 'gaussian', fwhm };
-}
-
-/** Random stars spread over the image, kept apart so injected sources do not blend with each other. */
-function randomStars(p: Extract<InjectParams['sources'], { n: number }>, cx: Calexp, psf: imaging.PsfModel, seed: number): imaging.InjectionSource[] {
-  const rng = new imaging.SeededRandom(seed);
-  const { width: w, height: h } = cx.image;
-  const margin = Math.min(Math.max(2 * psf.fwhm, 8), Math.min(w, h) / 4);
-  const sep = p.minSeparationPx >= 0 ? p.minSeparationPx : 4 * psf.fwhm;
-  const placed: [number, number][] = [];
-  const out: imaging.InjectionSource[] = [];
-  for (let i = 0; i < p.n; i++) {
-    let x = 0;
-    let y = 0;
-    for (let tries = 0; tries < 30; tries++) {
-      x = rng.range(margin, w - 1 - margin);
-      y = rng.range(margin, h - 1 - margin);
-      if (placed.every(([a, b]) => (a - x) ** 2 + (b - y) ** 2 >= sep * sep)) break;
-    }
-    placed.push([x, y]);
-    const [ra, dec] = cx.wcs.pixelToSky(x, y);
-    out.push({ kind: 'star', ra, dec, mag: rng.range(p.magMin, p.magMax), id: i });
-  }
-  return out;
-}
-
-/** Catalog sources (ra, dec, mag [, id, kind, n, r_eff_arcsec, axis_ratio, pa_deg]) that fall on or near the image. */
-async function catalogSources(path: string, cx: Calexp): Promise<imaging.InjectionSource[]> {
+/** params.catalog's rows (ra, dec, mag, ...), keys lower-cased, read here through DuckDB; the thread keeps those on the image. */
+async function catalogRows(path: string): Promise<Record<string, unknown>[]> {
   const where = '/params/catalog';
   if (!existsSync(path)) throw new ImageParamError('input_not_found', `injection catalog not found: ${path}`, where);
   const ext = extname(path).toLowerCase();
@@ -130,142 +92,20 @@ async function catalogSources(path: string, cx: Calexp): Promise<imaging.Injecti
   } catch (err) {
     throw new ImageParamError('invalid_input', `cannot read injection catalog ${path}: ${firstLine(err)}`, where, { cause: err });
   }
-  const { width: w, height: h } = cx.image;
-  const out: imaging.InjectionSource[] = [];
-  rows.forEach((r0, i) => {
-    const r = Object.fromEntries(Object.entries(r0).map(([k, v]) => [k.toLowerCase(), typeof v === 'bigint' ? Number(v) : v]));
-    const ra = r['ra'];
-    const dec = r['dec'];
-    const mag = r['mag'];
-    if (typeof ra !== 'number' || typeof dec !== 'number' || typeof mag !== 'number') throw new ImageParamError('invalid_input', `injection catalog ${path} row ${i} needs numeric ra, dec and mag`, where);
-    const [x, y] = cx.wcs.skyToPixel(ra, dec);
-    if (!(x > -50 && y > -50 && x < w + 50 && y < h + 50)) return;
-    const id = r['id'] === undefined || r['id'] === null ? i : String(r['id']);
-    if (r['kind'] === 'sersic' || r['kind'] === 'galaxy') {
-      const num = (k: string, d: number) => (typeof r[k] === 'number' ? (r[k] as number) : d);
-      out.push({ kind: 'sersic', ra, dec, mag, id, n: num('n', 1), rEffArcsec: num('r_eff_arcsec', 1), axisRatio: num('axis_ratio', 1), positionAngleDeg: num('pa_deg', 0) });
-    } else out.push({ kind: 'star', ra, dec, mag, id });
-  });
-  return out;
+  return rows.map((r0) => Object.fromEntries(Object.entries(r0).map(([k, v]) => [k.toLowerCase(), typeof v === 'bigint' ? Number(v) : v])));
 }
-
-function nearest(sources: readonly imaging.DetectedSource[], x: number, y: number, r: number): imaging.DetectedSource | undefined {
-  let best: imaging.DetectedSource | undefined;
-  let bd = r * r;
-  for (const s of sources) {
-    const d = (s.x - x) ** 2 + (s.y - y) ** 2;
-    if (d <= bd) {
-      bd = d;
-      best = s;
-    }
-  }
-  return best;
-}
-
-const median = (v: number[]): number => {
-  if (v.length === 0) return Number.NaN;
-  const s = [...v].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m]! : 0.5 * (s[m - 1]! + s[m]!);
-};
 
 async function runInject(ctx: ExecContext): Promise<ExecResult> {
   const p = injectParams(ctx.spec.params);
   const { image: ref } = singleImageUnit(ctx.task.unit, ctx.task.taskId);
   const hashing = Promise.all([fileRecord(ref.path), ...('catalog' in p.sources ? [fileRecord(p.sources.catalog)] : [])]);
   hashing.catch(() => undefined);
-  const cx = await readCalexp(ref, ctx.signal);
-  const psf = psfOf(p, cx, ref.path);
-  const { zeroPoint } = imaging.zeroPointFromHeader(cx.numeric, ref.path);
-  const seed = hashSeed(`${p.seed}:${basename(ref.path)}:${ref.hdu}`);
-  const sources = 'catalog' in p.sources ? await catalogSources(p.sources.catalog, cx) : randomStars(p.sources, cx, psf, seed);
+  const job: InjectJob = { kind: 'inject', ref, params: p, outDir: ctx.outDir, jobId: ctx.task.jobId };
+  if ('catalog' in p.sources) job.catalogRows = await catalogRows(p.sources.catalog);
   ctx.progress();
-  const detOpts: imaging.DetectOptions = { psfFwhm: psf.fwhm, psf, thresholdSigma: p.thresholdSigma, signal: ctx.signal };
-  const bg0 = imaging.estimateBackground(cx.image, { signal: ctx.signal, onProgress: () => ctx.progress() });
-  await yieldToLoop();
-  const det0 = imaging.detectSources(cx.image, bg0, detOpts);
-  await yieldToLoop();
-  const inj = imaging.injectSources(cx.image, cx.wcs, sources, { psf, zeroPoint, header: cx.numeric, poisson: p.poisson, seed, signal: ctx.signal, onProgress: () => ctx.progress() });
-  await yieldToLoop();
-  const bg1 = imaging.estimateBackground(inj.image, { signal: ctx.signal, onProgress: () => ctx.progress() });
-  await yieldToLoop();
-  const det1 = imaging.detectSources(inj.image, bg1, { ...detOpts, wcs: cx.wcs, ...(cx.image.variance ? {} : { gain: inj.gain }) });
-  await yieldToLoop();
-
-  const injectedRows: Record<string, unknown>[] = [];
-  const matchedDet = new Map<number, number>();
-  for (const rec of inj.injected) {
-    const m = rec.onImage ? nearest(det1.sources, rec.x, rec.y, p.matchRadiusPx) : undefined;
-    const pre = m !== undefined && nearest(det0.sources, m.x, m.y, p.matchRadiusPx) !== undefined;
-    const ok = m !== undefined && !pre;
-    const last = m ? m.apertureFlux.length - 1 : -1;
-    const useAp = rec.kind === 'sersic';
-    if (ok) matchedDet.set(m.id, rec.index);
-    injectedRows.push({
-      index: rec.index,
-      id: rec.id === undefined ? null : String(rec.id),
-      kind: rec.kind,
-      ra: rec.ra,
-      dec: rec.dec,
-      mag: rec.mag,
-      x: rec.x,
-      y: rec.y,
-      flux: rec.flux,
-      added_flux: rec.addedFlux,
-      on_image: rec.onImage,
-      recovered: ok,
-      preexisting: pre,
-      measured_flux: ok ? (useAp ? m.apertureFlux[last]! : m.psfFlux) : null,
-      measured_flux_err: ok ? (useAp ? m.apertureFluxErr[last]! : m.psfFluxErr) : null,
-      dx: ok ? m.x - rec.x : null,
-      dy: ok ? m.y - rec.y : null,
-    });
-  }
-  const onImage = injectedRows.filter((r) => r['on_image'] === true);
-  const mags = onImage.map((r) => r['mag'] as number);
-  const edges = magBinEdges(p.magBins, mags.length ? Math.min(...mags) : 18, mags.length ? Math.max(...mags) : 24);
-  const bins: Record<string, unknown>[] = [];
-  for (let b = 0; b + 1 < edges.length; b++) {
-    const lo = edges[b]!;
-    const hi = edges[b + 1]!;
-    const inBin = onImage.filter((r) => (r['mag'] as number) >= lo && (r['mag'] as number) < hi);
-    const rec = inBin.filter((r) => r['recovered'] === true);
-    const ratios = rec.map((r) => (r['measured_flux'] as number) / (r['flux'] as number));
-    const pulls = rec.filter((r) => (r['measured_flux_err'] as number) > 0).map((r) => ((r['measured_flux'] as number) - (r['flux'] as number)) / (r['measured_flux_err'] as number));
-    const mp = median(pulls);
-    bins.push({
-      image: ref.path,
-      visit: ref.visit,
-      detector: ref.detector,
-      band: ref.band,
-      mag_min: lo,
-      mag_max: hi,
-      n_injected: inBin.length,
-      n_recovered: rec.length,
-      completeness: inBin.length > 0 ? rec.length / inBin.length : null,
-      median_flux_ratio: median(ratios),
-      pull_sigma: 1.4826 * median(pulls.map((x) => Math.abs(x - mp))),
-    });
-  }
-  const detRows = det1.sources.map((s) => ({
-    id: s.id,
-    x: s.x,
-    y: s.y,
-    ra: s.ra ?? null,
-    dec: s.dec ?? null,
-    npix: s.npix,
-    peak: s.peak,
-    iso_flux: s.isoFlux,
-    psf_flux: s.psfFlux,
-    psf_flux_err: s.psfFluxErr,
-    ap_flux_max: s.apertureFlux.at(-1) ?? null,
-    ap_flux_max_err: s.apertureFluxErr.at(-1) ?? null,
-    a: s.a,
-    b: s.b,
-    theta_deg: s.thetaDeg,
-    flags: s.flags,
-    injected_index: matchedDet.get(s.id) ?? null,
-  }));
+  // inject, background + detection before and after, matching: on a pool thread (./image-thread.ts)
+  const r = await runImageJob(job, ctx.signal);
+  ctx.progress();
 
   const files: { path: string; rows?: number }[] = [];
   const put = async (rel: string, cols: ReadonlyArray<readonly [string, ColumnType]>, rows: Record<string, unknown>[]) => {
@@ -273,46 +113,27 @@ async function runInject(ctx: ExecContext): Promise<ExecResult> {
     await writeRowsParquet(f, cols, rows, ctx.scratchDir);
     files.push({ path: f, rows: rows.length });
   };
-  await put('injected.parquet', INJECTED_COLUMNS, injectedRows);
-  await put('detections.parquet', DETECTION_COLUMNS, detRows);
-  await put('recovery.parquet', RECOVERY_COLUMNS, bins);
-  if (p.writeImages) {
-    const shape = [inj.image.width, inj.image.height];
-    const cards: fits.FitsCard[] = [
-      { key: 'INJN', value: onImage.length, comment: 'sources injected on the image' },
-      { key: 'INJZP', value: zeroPoint, comment: 'zero point used (mag of 1 ADU)' },
-      { key: 'INJPSF', value: psf.kind },
-      { key: 'INJFWHM', value: psf.fwhm, comment: 'PSF FWHM (pixels)' },
-      { key: 'HISTORY', value: `ubatch image.inject job ${ctx.task.jobId}`.slice(0, 70) },
-    ];
-    const f = join(ctx.outDir, `${imageStem(ref)}.injected.fits`);
-    const hdus: fits.WriteHdu[] = [
-      { header: [...copyCards(cx.primary), ...cards], data: null },
-      { header: copyCards(cx.imageHeader), data: inj.image.data, shape, bitpix: -32, name: 'IMAGE' },
-      { header: copyCards(cx.maskHeader), data: inj.image.mask, shape, bitpix: 32, name: 'MASK' },
-    ];
-    if (inj.image.variance) hdus.push({ header: copyCards(cx.varianceHeader), data: inj.image.variance, shape, bitpix: -32, name: 'VARIANCE' });
-    await fits.writeFits(f, hdus);
-    files.push({ path: f });
-  }
+  await put('injected.parquet', INJECTED_COLUMNS, r.injectedRows);
+  await put('detections.parquet', DETECTION_COLUMNS, r.detRows);
+  await put('recovery.parquet', RECOVERY_COLUMNS, r.bins);
+  if (r.imageRel !== null) files.push({ path: join(ctx.outDir, r.imageRel) });
   const outputs = await Promise.all(files.map((f) => fileRecord(f.path, f.rows)));
-  const nRec = onImage.filter((r) => r['recovered'] === true).length;
   ctx.progress();
   return {
     inputs: await hashing,
     outputs,
-    rows: injectedRows.length,
+    rows: r.injectedRows.length,
     summary: {
       image: ref.path,
       visit: ref.visit,
       detector: ref.detector,
       band: ref.band,
-      zeroPoint,
-      psf,
-      injected: onImage.length,
-      recovered: nRec,
-      detections: detRows.length,
-      bins: bins.filter((b) => (b['n_injected'] as number) > 0).map((b) => ({ magMin: b['mag_min'], magMax: b['mag_max'], nInjected: b['n_injected'], nRecovered: b['n_recovered'], completeness: b['completeness'], medianFluxRatio: Number.isFinite(b['median_flux_ratio'] as number) ? b['median_flux_ratio'] : null })),
+      zeroPoint: r.zeroPoint,
+      psf: r.psf,
+      injected: r.onImage,
+      recovered: r.recovered,
+      detections: r.detRows.length,
+      bins: r.bins.filter((b) => (b['n_injected'] as number) > 0).map((b) => ({ magMin: b['mag_min'], magMax: b['mag_max'], nInjected: b['n_injected'], nRecovered: b['n_recovered'], completeness: b['completeness'], medianFluxRatio: Number.isFinite(b['median_flux_ratio'] as number) ? b['median_flux_ratio'] : null })),
     },
   };
 }

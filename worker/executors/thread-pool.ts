@@ -1,5 +1,6 @@
 /**
- * A small worker_threads pool for trusted CPU kernels (periodograms), so a
+ * A small worker_threads pool for trusted CPU kernels (periodograms, the
+ * image kinds' pixel work: ./image-thread.ts), so a
  * long computation never blocks the daemon's event loop: heartbeats,
  * in-progress acks and results keep flowing while the threads work.
  *
@@ -23,7 +24,15 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 
 /** What a thread entry posts back for one job. */
-export type ThreadReply<R> = { id: number; ok: true; result: R } | { id: number; ok: false; error: { name: string; message: string; code?: string } };
+export type ThreadReply<R> = { id: number; ok: true; result: R } | { id: number; ok: false; error: ThreadErrorInfo };
+
+/** An error as a thread reports it: its class name and message, and a code and `where` when it has them. */
+export interface ThreadErrorInfo {
+  name: string;
+  message: string;
+  code?: string;
+  where?: string;
+}
 
 /** What the pool posts to a thread for one job. */
 export interface ThreadRequest<J> {
@@ -38,9 +47,49 @@ export class ThreadJobError extends Error {
     message: string,
     readonly remoteName: string,
     readonly code?: string,
+    readonly where?: string,
   ) {
     super(message);
   }
+}
+
+/**
+ * The message loop of a thread entry: runs `compute` on each job posted by the
+ * pool (one at a time; it may be async) and posts back its result, or the
+ * error it threw as {name, message, code, where}. `describe` may turn an error
+ * into that shape itself (to classify it the way the executor would).
+ */
+export function serveThreadJobs<J, R>(
+  port: { on(ev: 'message', fn: (msg: ThreadRequest<J>) => void): unknown; postMessage(msg: unknown, transfer?: ArrayBuffer[]): void },
+  compute: (job: J) => R | Promise<R>,
+  opts: { describe?: (err: unknown) => ThreadErrorInfo; transfer?: (result: R) => ArrayBuffer[] } = {},
+): void {
+  port.on('message', (msg: ThreadRequest<J>) => {
+    void (async () => {
+      let reply: ThreadReply<R>;
+      let transfer: ArrayBuffer[] = [];
+      try {
+        const result = await compute(msg.job);
+        reply = { id: msg.id, ok: true, result };
+        transfer = opts.transfer?.(result) ?? [];
+      } catch (err) {
+        reply = { id: msg.id, ok: false, error: opts.describe ? opts.describe(err) : errorInfo(err) };
+      }
+      port.postMessage(reply, transfer);
+    })();
+  });
+}
+
+/** {name, message, code, where} of any thrown value (code/where only when they are strings). */
+export function errorInfo(err: unknown): ThreadErrorInfo {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const r = e as unknown as Record<string, unknown>;
+  return {
+    name: e.name,
+    message: e.message,
+    ...(typeof r.code === 'string' ? { code: r.code } : {}),
+    ...(typeof r.where === 'string' ? { where: r.where } : {}),
+  };
 }
 
 export class ThreadAbortedError extends Error {
@@ -134,8 +183,8 @@ export interface RunJobsOptions<J, R> {
   onProgress?: (done: number, total: number) => void;
   /** Buffers to move (not copy) into the thread with the job. */
   transfer?: (job: J) => ArrayBuffer[];
-  /** Same computation in this thread, used when no compiled thread entry exists. */
-  inProcess: (job: J) => R;
+  /** Same computation in this thread, used when no compiled thread entry exists (may be async). */
+  inProcess: (job: J) => R | Promise<R>;
   /** @default 15000 */
   idleMs?: number;
 }
@@ -160,7 +209,7 @@ export async function runJobs<J, R>(entry: string | undefined, jobs: readonly J[
   if (entry === undefined) {
     for (let i = 0; i < total; i++) {
       if (opts.signal?.aborted) throw new ThreadAbortedError({ cause: opts.signal.reason });
-      results[i] = opts.inProcess(jobs[i]!);
+      results[i] = await opts.inProcess(jobs[i]!);
       opts.onProgress?.(i + 1, total);
       await yieldToLoop();
     }
@@ -221,7 +270,7 @@ function runOne<J, R>(worker: Worker, req: ThreadRequest<J>, transfer: ArrayBuff
       if (typeof m !== 'object' || m === null || m.id !== req.id) return;
       cleanup();
       if (m.ok) resolvePromise(m.result);
-      else reject(new ThreadJobError(m.error.message, m.error.name, m.error.code));
+      else reject(new ThreadJobError(m.error.message, m.error.name, m.error.code, m.error.where));
     };
     const onError = (err: Error) => {
       cleanup();
@@ -229,7 +278,7 @@ function runOne<J, R>(worker: Worker, req: ThreadRequest<J>, transfer: ArrayBuff
     };
     const onExit = (code: number) => {
       cleanup();
-      reject(signal?.aborted ? new ThreadAbortedError({ cause: signal.reason }) : new Error(`periodogram thread exited with code ${code} during a job`));
+      reject(signal?.aborted ? new ThreadAbortedError({ cause: signal.reason }) : new Error(`pool thread exited with code ${code} during a job`));
     };
     const onAbort = () => {
       cleanup();
