@@ -27,6 +27,7 @@ import {
   UbatchApiError,
   validateOrThrow,
   writesHatsCatalog,
+  hatsLeavesOf,
   type JobEvent,
   type JobInfo,
   type JobStateName,
@@ -40,7 +41,7 @@ import {
 } from '../protocol/index.js';
 import { buildReport, type LedgerRecord, type LedgerWriter, type Report } from '../ledger/index.js';
 import { Bitset } from './bitset.js';
-import { capacityCoreSeconds } from './capacity.js';
+import { capacityCoreSeconds, liveSlots } from './capacity.js';
 import { commitOutputs, discardAttempt } from './commit.js';
 import { fairTreeRanking } from './fairshare/index.js';
 import { Accountant, QUOTA_FIELDS, type QuotaLimits, type QuotaView } from './accountant.js';
@@ -71,6 +72,12 @@ export class JobManager {
   private releaseAgain = false;
   private rankingDirty = false;
   private lastRanking = '';
+  /** live worker slots for planning (catalog.sql batches partitions by them), refreshed at most every 5 s */
+  private slotsSeen = { at: 0, slots: 0 };
+  private async poolSlots(): Promise<number> {
+    if (Date.now() - this.slotsSeen.at > 5000) this.slotsSeen = { at: Date.now(), slots: await liveSlots(this.topo.workers).catch(() => 0) };
+    return this.slotsSeen.slots;
+  }
 
   constructor(
     private readonly js: JetStreamClient,
@@ -156,7 +163,7 @@ export class JobManager {
     }
     let plan: Plan;
     try {
-      plan = await planJob(spec);
+      plan = await planJob(spec, spec.kind === 'catalog.sql' ? { slots: await this.poolSlots() } : {});
     } catch (err) {
       if (err instanceof UbatchApiError) throw new UbatchApiError(err.code, err.message, err.where ? `/spec${err.where}` : undefined, err.details);
       throw err;
@@ -635,8 +642,7 @@ export class JobManager {
     else await discardAttempt(o.outputTmp);
     for (const f of outputs) r.outputs.push(f);
     if (o.rows !== undefined) r.rowsOut += o.rows;
-    const p = r.units?.[o.index]?.partition;
-    if (o.stage === 'map' && writesHatsCatalog(r.info.kind, r.info.hasReduce) && p && p.order >= 0) r.leaves.push({ order: p.order, pixel: p.pixel, rows: o.rows ?? 0 });
+    if (o.stage === 'map' && writesHatsCatalog(r.info.kind, r.info.hasReduce)) r.leaves.push(...hatsLeavesOf(r.units?.[o.index], outputs, o.rows));
     if (o.summary !== undefined && r.summaries.length < MAX_SUMMARIES_KEPT) r.summaries.push({ taskId: o.taskId, summary: o.summary });
   }
 

@@ -2,12 +2,17 @@
  * Planners: JobSpec → tasks. One task per overlapping HATS partition for
  * catalog kinds (restricted by a cone or a pixel list), one per file for a
  * list of files, N indexed tasks for `noop` / `command` with params.tasks.
+ * `catalog.sql` packs small partitions into fewer, bigger tasks (see
+ * `batchPartitions`): a task's fixed cost (a sandboxed DuckDB, checksums,
+ * dispatch, commit) is paid per task, not per partition.
  * Planning also checks what can be checked before anything runs (inputs
  * exist, SQL binds against the first partition's schema), so bad input is
- * rejected at submit with the field it concerns.
+ * rejected at submit with the field it concerns. Opened catalogs and bind
+ * checks are cached per file version, so repeat submissions plan fast.
  */
 import { existsSync, statSync } from 'node:fs';
-import { dirname, extname, resolve } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { dirname, extname, join, resolve } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { hats, tables } from '../astro/index.js';
 import { ApiCode, jobHasReduce, KIND_CAPABILITY, UbatchApiError, type JobSpec, type PartitionRef } from '../protocol/index.js';
@@ -27,19 +32,32 @@ export interface Plan {
 
 export const MAX_TASKS_PER_JOB = 10_000_000;
 
+/** What the planner may know about the pool (the coordinator passes the live worker slots). */
+export interface PlanContext {
+  /** task slots of the live workers (all capabilities); 0 or absent when unknown */
+  slots?: number;
+}
+
+/** catalog.sql: a task takes small partitions together until it holds about this many rows (params.rows_per_task). */
+export const DEFAULT_ROWS_PER_TASK = 2_000_000;
+/** slots assumed when the pool is unknown (no live worker yet, or a caller without a pool) */
+export const DEFAULT_PLAN_SLOTS = 4;
+/** rows assumed for a partition whose row count is not in the catalog's metadata */
+const UNKNOWN_PARTITION_ROWS = 100_000;
+
 const bad = (code: string, message: string, where: string) => new UbatchApiError(code, message, where);
 
-export async function planJob(spec: JobSpec): Promise<Plan> {
+export async function planJob(spec: JobSpec, ctx: PlanContext = {}): Promise<Plan> {
   const capability = KIND_CAPABILITY[spec.kind];
   if (!capability || !PLANNERS[spec.kind]) {
     throw bad(ApiCode.UnknownKind, `unknown job kind ${JSON.stringify(spec.kind)}; known kinds: ${Object.keys(PLANNERS).sort().join(', ')}`, '/kind');
   }
-  const plan = await PLANNERS[spec.kind]!(spec);
+  const plan = await PLANNERS[spec.kind]!(spec, ctx);
   if (plan.count === 0) throw bad(ApiCode.InvalidInput, 'the job selects no partitions (nothing to do): check the input and the select block', spec.select ? '/select' : '/input');
   return { ...plan, capability };
 }
 
-type Planner = (spec: JobSpec) => Promise<Omit<Plan, 'capability'>>;
+type Planner = (spec: JobSpec, ctx: PlanContext) => Promise<Omit<Plan, 'capability'>>;
 
 const PLANNERS: Record<string, Planner> = {
   noop: async (spec) => {
@@ -48,14 +66,19 @@ const PLANNERS: Record<string, Planner> = {
     const p = (spec.params ?? {}) as { sleep_ms?: number; busy_ms?: number };
     return { count: n, hasReduce: false, estimateCoreSeconds: n * (((p.sleep_ms ?? 0) + (p.busy_ms ?? 0)) / 1000 + 0.001) };
   },
-  'catalog.sql': async (spec) => {
-    const p = (spec.params ?? {}) as { map?: unknown; reduce?: unknown };
+  'catalog.sql': async (spec, ctx) => {
+    const p = (spec.params ?? {}) as { map?: unknown; reduce?: unknown; partitions_per_task?: unknown; rows_per_task?: unknown };
     if (typeof p.map !== 'string' || p.map.trim() === '') throw bad(ApiCode.InvalidSpec, 'params.map must be a SQL query over the table `partition`', '/params/map');
     if (p.reduce !== undefined && (typeof p.reduce !== 'string' || p.reduce.trim() === '')) throw bad(ApiCode.InvalidSpec, 'params.reduce must be a SQL query over the table `partials`', '/params/reduce');
+    const perTask = p.partitions_per_task;
+    if (perTask !== undefined && (typeof perTask !== 'number' || !Number.isInteger(perTask) || perTask < 1 || perTask > 100_000)) throw bad(ApiCode.InvalidSpec, 'params.partitions_per_task must be an integer from 1 to 100000 (1: one task per partition)', '/params/partitions_per_task');
+    const rowsPerTask = p.rows_per_task;
+    if (rowsPerTask !== undefined && (typeof rowsPerTask !== 'number' || !Number.isInteger(rowsPerTask) || rowsPerTask < 1)) throw bad(ApiCode.InvalidSpec, 'params.rows_per_task must be a positive integer (the rows a task gathers from small partitions)', '/params/rows_per_task');
     requireOutput(spec);
     const parts = await catalogPartitions(spec, '/input/catalog');
     await checkSql(p.map, parts[0]!, '/params/map');
-    return { count: parts.length, units: parts.map((partition) => ({ partition })), hasReduce: jobHasReduce(spec), estimateCoreSeconds: estimateRows(parts) * 2e-7 + parts.length * 0.05 };
+    const groups = batchPartitions(parts, { slots: ctx.slots && ctx.slots > 0 ? ctx.slots : DEFAULT_PLAN_SLOTS, rowsPerTask: rowsPerTask ?? DEFAULT_ROWS_PER_TASK, ...(perTask !== undefined ? { partitionsPerTask: perTask } : {}) });
+    return { count: groups.length, units: groups.map(batchUnit), hasReduce: jobHasReduce(spec), estimateCoreSeconds: estimateRows(parts) * 2e-7 + groups.length * 0.05 };
   },
   command: async (spec) => {
     const p = (spec.params ?? {}) as { command?: unknown; tasks?: unknown };
@@ -92,7 +115,67 @@ function requireOutput(spec: JobSpec): void {
 }
 
 function estimateRows(parts: PartitionRef[]): number {
-  return parts.reduce((s, p) => s + (p.rows ?? 100_000), 0);
+  return parts.reduce((s, p) => s + (p.rows ?? UNKNOWN_PARTITION_ROWS), 0);
+}
+
+export interface BatchOptions {
+  /** task slots of the pool: at least this many tasks (when there are as many partitions) so every slot has work */
+  slots: number;
+  /** a task gathers small partitions until it holds about this many rows */
+  rowsPerTask: number;
+  /** exactly this many partitions per task (the user's override; 1 = one task per partition) */
+  partitionsPerTask?: number;
+}
+
+/**
+ * Groups partitions into tasks: consecutive partitions (spatially close in
+ * HATS order), balanced by rows. The task count is the rows over
+ * `rowsPerTask`, at least `slots` (so every slot has work), at most one per
+ * partition, and rounded up to a multiple of `slots` when there are several
+ * rounds so the last round is not half empty. Partitions of `rowsPerTask`
+ * rows or more stay on their own.
+ */
+export function batchPartitions<T extends { rows?: number }>(parts: readonly T[], o: BatchOptions): T[][] {
+  const n = parts.length;
+  if (n === 0) return [];
+  if (o.partitionsPerTask !== undefined) {
+    const k = Math.max(1, Math.floor(o.partitionsPerTask));
+    const out: T[][] = [];
+    for (let i = 0; i < n; i += k) out.push(parts.slice(i, i + k));
+    return out;
+  }
+  const slots = Math.max(1, Math.floor(o.slots));
+  const rows = parts.map((p) => Math.max(1, p.rows ?? UNKNOWN_PARTITION_ROWS));
+  const total = rows.reduce((a, b) => a + b, 0);
+  let k = Math.max(Math.ceil(total / Math.max(1, o.rowsPerTask)), Math.min(n, slots));
+  if (k > slots) k = Math.ceil(k / slots) * slots;
+  k = Math.min(k, n);
+  if (k === n) return parts.map((p) => [p]);
+  // consecutive groups: partition i goes to the group its row midpoint falls in
+  const per = total / k;
+  const out: T[][] = [];
+  let cum = 0;
+  let last = -1;
+  for (const [i, p] of parts.entries()) {
+    const g = Math.min(k - 1, Math.floor((cum + rows[i]! / 2) / per));
+    cum += rows[i]!;
+    if (g !== last || out.length === 0) {
+      out.push([p]);
+      last = g;
+    } else out[out.length - 1]!.push(p);
+  }
+  return out;
+}
+
+/** A task's unit: one partition as is; several as the union of their files plus the list (the executor writes one leaf each). */
+export function batchUnit(group: PartitionRef[]): PlanUnit {
+  if (group.length === 1) return { partition: group[0]! };
+  const first = group[0]!;
+  const rows = group.every((p) => p.rows !== undefined) ? group.reduce((s, p) => s + p.rows!, 0) : undefined;
+  return {
+    partition: { order: first.order, pixel: first.pixel, files: group.flatMap((p) => p.files), ...(rows !== undefined ? { rows } : {}) },
+    unit: { partitions: group },
+  };
 }
 
 /** The partitions a catalog job covers: a HATS catalog (filtered by select) or a single Parquet/CSV file. */
@@ -108,7 +191,7 @@ export async function catalogPartitions(spec: JobSpec, where: string): Promise<P
   }
   let cat: hats.HatsCatalog;
   try {
-    cat = await hats.openHatsCatalog(path);
+    cat = await openCatalogCached(path);
   } catch (err) {
     throw bad(ApiCode.InvalidInput, `${path} is not a readable HATS catalog: ${(err as Error).message}`, where);
   }
@@ -120,8 +203,41 @@ export async function catalogPartitions(spec: JobSpec, where: string): Promise<P
   return parts.map((p) => ({ order: p.order, pixel: p.pixel, files: p.files, ...(p.rows !== undefined ? { rows: p.rows } : {}) }));
 }
 
-/** Bind the query against the first partition's schema (DESCRIBE reads only Parquet metadata). */
+const CATALOG_CACHE_MAX = 64;
+const CATALOG_CACHE_TTL_MS = 10 * 60_000;
+const catalogCache = new Map<string, { version: string; at: number; cat: hats.HatsCatalog }>();
+
+/** What changes when a HATS catalog is rewritten: its directory, metadata files and leaf directory. */
+async function catalogVersion(root: string): Promise<string> {
+  const names = ['', 'properties', 'hats.properties', 'partition_info.csv', 'dataset', 'dataset/_metadata', 'dataset/_common_metadata'];
+  const st = await Promise.all(names.map((n) => stat(join(root, n)).then((s) => `${s.size}:${s.mtimeMs}`, () => '-')));
+  return st.join('|');
+}
+
+/** openHatsCatalog, cached per catalog version (its directory and metadata files' size and mtime), at most 10 minutes. */
+async function openCatalogCached(path: string): Promise<hats.HatsCatalog> {
+  const version = await catalogVersion(path);
+  const hit = catalogCache.get(path);
+  if (hit && hit.version === version && Date.now() - hit.at < CATALOG_CACHE_TTL_MS) return hit.cat;
+  const cat = await hats.openHatsCatalog(path);
+  if (catalogCache.size >= CATALOG_CACHE_MAX) catalogCache.delete(catalogCache.keys().next().value!);
+  catalogCache.set(path, { version, at: Date.now(), cat });
+  return cat;
+}
+
+const boundQueries = new Map<string, true>();
+
+/** Bind the query against the first partition's schema (DESCRIBE reads only Parquet metadata); a query that bound against the same file version is not checked again. */
 async function checkSql(query: string, part: PartitionRef, where: string): Promise<void> {
+  const versions = await Promise.all(part.files.map((f) => stat(f).then((s) => `${s.size}:${s.mtimeMs}`, () => '-')));
+  const key = JSON.stringify([query, part.files, versions]);
+  if (boundQueries.has(key)) return;
+  await bindSql(query, part, where);
+  if (boundQueries.size >= 1000) boundQueries.clear();
+  boundQueries.set(key, true);
+}
+
+async function bindSql(query: string, part: PartitionRef, where: string): Promise<void> {
   const inst = await DuckDBInstance.create(':memory:', { threads: '1' });
   const conn = await inst.connect();
   try {

@@ -22,6 +22,7 @@ import {
   validateOrThrow,
   workRoot,
   writesHatsCatalog,
+  hatsLeavesOf,
   type FileRecord,
   type JobStateName,
   type Task,
@@ -108,7 +109,7 @@ export async function runLocally(specIn: JobSpec, o: LocalRunOptions = {}): Prom
   if (o.output !== undefined) spec.output = { path: resolve(o.output) };
   if (!spec.output?.path && spec.kind !== 'noop') spec.output = { path: resolve('.ubatch/output/local', jobId) };
   const exec: Executor | undefined = executors.get(spec.kind);
-  const plan = await planJob(spec);
+  const plan = await planJob(spec, { slots: Math.max(1, Math.round(o.parallel ?? 1)) });
   if (!exec) throw new UbatchApiError(ApiCode.UnknownKind, `kind ${spec.kind} has no executor in this build`, '/kind');
   const log = o.log ?? noopLog;
   const parallel = Math.max(1, Math.min(Math.round(o.parallel ?? 1), 4 * Math.max(1, cpus().length), plan.count));
@@ -260,10 +261,7 @@ export async function runLocally(specIn: JobSpec, o: LocalRunOptions = {}): Prom
     }
 
     if (res.state !== 'cancelled' && writesHatsCatalog(spec.kind, hasReduce) && spec.output?.path) {
-      const leaves = oks.flatMap(({ r, i }) => {
-        const p = plan.units?.[i]?.partition;
-        return p && p.order >= 0 ? [{ order: p.order, pixel: p.pixel, rows: r.rows ?? 0 }] : [];
-      });
+      const leaves = oks.flatMap(({ r, i }) => hatsLeavesOf(plan.units?.[i], r.outputs, r.rows));
       if (leaves.length > 0) {
         try {
           await hats.writeHatsMetadata(spec.output.path, { name: spec.name ?? jobId, raColumn: 'ra', decColumn: 'dec', partitions: leaves, extraProperties: { ubatch_job_id: jobId } });

@@ -42,9 +42,33 @@ export function committedPath(spec: JobSpec, hasReduce: boolean, task: Pick<Task
     return join(out.endsWith('.parquet') ? `${out}.files` : out, rel);
   }
   if (hasReduce) return join(workRoot(out), 'partials', `${task.index}`, rel);
+  // a task over several partitions (catalog.sql batching) writes each leaf at its HATS path
+  if (HATS_OUTPUT_KINDS.has(task.kind) && /^dataset\/Norder=\d+\/Dir=\d+\/Npix=\d+\.parquet$/.test(rel)) return join(out, rel);
   if (HATS_OUTPUT_KINDS.has(task.kind) && rel === 'part.parquet') {
     const p = task.partition;
     return p && p.order >= 0 ? join(out, hatsLeafRelPath(p.order, p.pixel)) : join(out, `part-${task.index}.parquet`);
   }
   return join(out, `task-${task.index}`, rel);
+}
+
+/**
+ * The HATS leaves a committed map task wrote: one per partition of a batched
+ * task (`unit.partitions`, rows from the output at the leaf's path), else its
+ * single partition with the task's row count.
+ */
+export function hatsLeavesOf(
+  unit: { partition?: { order: number; pixel: number }; unit?: unknown } | undefined,
+  outputs: readonly { path: string; rows?: number }[],
+  rows: number | undefined,
+): { order: number; pixel: number; rows: number }[] {
+  const batch = (unit?.unit as { partitions?: { order: number; pixel: number }[] } | undefined)?.partitions;
+  if (Array.isArray(batch)) {
+    return batch.flatMap((p) => {
+      const rel = `/${hatsLeafRelPath(p.order, p.pixel)}`;
+      const o = outputs.find((f) => f.path.endsWith(rel));
+      return p.order >= 0 && o ? [{ order: p.order, pixel: p.pixel, rows: o.rows ?? 0 }] : [];
+    });
+  }
+  const p = unit?.partition;
+  return p && p.order >= 0 ? [{ order: p.order, pixel: p.pixel, rows: rows ?? 0 }] : [];
 }

@@ -40,7 +40,7 @@ describe('runLocally', () => {
     const progress: string[] = [];
     const out = join(dir, 'cmd.parquet');
     const r = await runLocally(
-      { kind: 'catalog.sql', name: 'cmd', input: { catalog }, params: { map: CMD_MAP_SQL, reduce: CMD_REDUCE_SQL }, output: { path: out } },
+      { kind: 'catalog.sql', name: 'cmd', input: { catalog }, params: { map: CMD_MAP_SQL, reduce: CMD_REDUCE_SQL, partitions_per_task: 1 }, output: { path: out } },
       { parallel: 2, onProgress: (p) => progress.push(`${p.done}/${p.total} ${p.state}`) },
     );
     const cat = await hats.openHatsCatalog(catalog);

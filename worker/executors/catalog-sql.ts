@@ -3,16 +3,25 @@
  * `partition`), with an optional reduce query over the concatenated partial
  * results (the table `partials`).
  *
- * User SQL runs in a fresh in-memory DuckDB per attempt with file access
- * limited to the attempt's inputs and its private output directory
+ * A task may cover several small partitions (the planner batches them, see
+ * coordinator/planner.ts `batchPartitions`): when the job is reduced, the map
+ * query runs once over all of them as one `partition` table (one partial);
+ * otherwise it runs once per partition in the same DuckDB and writes one HATS
+ * leaf each (`dataset/Norder=K/Dir=D/Npix=N.parquet`), so the output catalog
+ * is the same as with one task per partition.
+ *
+ * User SQL runs in an in-memory DuckDB per attempt with file access limited to
+ * the attempt's inputs and its private output directory
  * (enable_external_access=false + allowed_directories, configuration locked),
- * so a query cannot read /etc/passwd or another user's outputs.
+ * so a query cannot read /etc/passwd or another user's outputs; instances are
+ * created ahead and closed after the task (worker/duck-sandbox.ts).
  */
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { DuckDBInstance } from '@duckdb/node-api';
 import { tables } from '../../astro/index.js';
 const { readFilesSql, sqlString } = tables;
+import { hatsLeafRelPath, jobHasReduce, type PartitionRef } from '../../protocol/index.js';
+import { openSandboxedDuck, type DuckSandbox } from '../duck-sandbox.js';
 import { InputError, TaskCancelledError } from '../errors.js';
 import { fileRecord } from '../files.js';
 import type { ExecContext, ExecResult, Executor } from '../types.js';
@@ -20,17 +29,6 @@ import type { ExecContext, ExecResult, Executor } from '../types.js';
 export interface CatalogSqlParams {
   map: string;
   reduce?: string;
-}
-
-async function openSandboxedDuck(readDirs: string[], writeDir: string, threads: number) {
-  const inst = await DuckDBInstance.create(':memory:', { threads: String(Math.max(1, Math.round(threads))) });
-  const conn = await inst.connect();
-  return { inst, conn, lock: async () => {
-    const dirs = [...new Set([...readDirs, writeDir].map((d) => (d.endsWith('/') ? d : d + '/')))];
-    await conn.run(`SET allowed_directories = [${dirs.map(sqlString).join(', ')}]`);
-    await conn.run('SET enable_external_access = false');
-    await conn.run('SET lock_configuration = true');
-  } };
 }
 
 function classifyDuckError(err: unknown, where: string): InputError {
@@ -43,31 +41,49 @@ function classifyDuckError(err: unknown, where: string): InputError {
 }
 const firstLine = (s: string) => s.split('\n')[0] ?? s;
 
-async function runCopy(ctx: ExecContext, setup: string, query: string, out: string, readDirs: string[], where: string): Promise<number> {
-  await mkdir(dirname(out), { recursive: true });
-  const { inst, conn, lock } = await openSandboxedDuck(readDirs, ctx.outDir, ctx.spec.resources?.cores ?? 1);
-  const onAbort = () => conn.interrupt();
+const stripSemicolons = (q: string) => q.trim().replace(/;+\s*$/, '');
+
+/** Runs `fn` in a sandboxed DuckDB: the trusted `setup` before the lock, user SQL after it; interrupts on abort. */
+async function inSandbox<T>(ctx: ExecContext, readDirs: string[], setup: string | undefined, where: string, fn: (duck: DuckSandbox) => Promise<T>): Promise<T> {
+  const duck = await openSandboxedDuck(readDirs, [ctx.outDir], ctx.spec.resources?.cores ?? 1);
+  const onAbort = () => duck.conn.interrupt();
   ctx.signal.addEventListener('abort', onAbort, { once: true });
   try {
-    try {
-      await conn.run(setup);
-    } catch (err) {
-      throw classifyDuckError(err, where);
+    if (setup) {
+      try {
+        await duck.conn.run(setup);
+      } catch (err) {
+        throw classifyDuckError(err, where);
+      }
     }
-    await lock();
-    try {
-      const r = await conn.runAndReadAll(`COPY (${query.trim().replace(/;+\s*$/, '')}) TO ${sqlString(out)} (FORMAT parquet, COMPRESSION zstd)`);
-      const v = r.getRows()[0]?.[0];
-      return typeof v === 'bigint' ? Number(v) : Number(v ?? 0);
-    } catch (err) {
-      if (ctx.signal.aborted) throw new TaskCancelledError('cancelled');
-      throw classifyDuckError(err, where);
-    }
+    await duck.lock();
+    return await fn(duck);
   } finally {
     ctx.signal.removeEventListener('abort', onAbort);
-    conn.closeSync();
-    inst.closeSync();
+    duck.release();
   }
+}
+
+async function copyTo(ctx: ExecContext, duck: DuckSandbox, query: string, out: string, where: string): Promise<number> {
+  await mkdir(dirname(out), { recursive: true });
+  try {
+    const r = await duck.conn.runAndReadAll(`COPY (${stripSemicolons(query)}) TO ${sqlString(out)} (FORMAT parquet, COMPRESSION zstd)`);
+    const v = r.getRows()[0]?.[0];
+    return typeof v === 'bigint' ? Number(v) : Number(v ?? 0);
+  } catch (err) {
+    if (ctx.signal.aborted) throw new TaskCancelledError('cancelled');
+    throw classifyDuckError(err, where);
+  }
+}
+
+const partitionWhere = (p: PartitionRef) => (p.order >= 0 ? `partition Norder=${p.order}/Npix=${p.pixel} (${p.files[0]})` : `input ${p.files[0]}`);
+
+/** the partitions of a batched task (planner: unit.partitions), or its one partition */
+function taskPartitions(ctx: ExecContext): PartitionRef[] {
+  const batch = (ctx.task.unit as { partitions?: PartitionRef[] } | undefined)?.partitions;
+  if (Array.isArray(batch) && batch.length > 0) return batch;
+  const part = ctx.task.partition;
+  return part ? [part] : [];
 }
 
 export function catalogSqlParams(params: unknown): CatalogSqlParams {
@@ -82,17 +98,45 @@ export const catalogSqlExecutor: Executor = {
   inProcess: true,
   async map(ctx) {
     const { map } = catalogSqlParams(ctx.spec.params);
-    const part = ctx.task.partition;
-    if (!part || part.files.length === 0) throw new InputError('task has no input partition', 'invalid_task', `task ${ctx.task.taskId}`);
-    const where = part.order >= 0 ? `partition Norder=${part.order}/Npix=${part.pixel} (${part.files[0]})` : `input ${part.files[0]}`;
-    // checksums for provenance are computed while the query runs
-    const hashing = Promise.all(part.files.map((f) => fileRecord(f).catch((err) => { throw new InputError(`input not found: ${f}`, 'input_not_found', f, { cause: err }); })));
+    const parts = taskPartitions(ctx);
+    const files = parts.flatMap((p) => p.files);
+    if (parts.length === 0 || files.length === 0) throw new InputError('task has no input partition', 'invalid_task', `task ${ctx.task.taskId}`);
+    // checksums for provenance are computed while the query runs (cached per file version in the worker)
+    const hashing = Promise.all(files.map((f) => fileRecord(f).catch((err) => { throw new InputError(`input not found: ${f}`, 'input_not_found', f, { cause: err }); })));
     hashing.catch(() => undefined);
-    const out = join(ctx.outDir, 'part.parquet');
-    const rows = await runCopy(ctx, `CREATE VIEW "partition" AS SELECT * FROM ${readFilesSql(part.files)}`, map, out, part.files.map(dirname), where);
+    const readDirs = [...new Set(files.map(dirname))];
+    const perLeaf = parts.length > 1 && !jobHasReduce(ctx.spec) && parts.every((p) => p.order >= 0);
+    let outputs: ExecResult['outputs'];
+    let rows = 0;
+    if (!perLeaf) {
+      // one partition, or the job is reduced: the task's partitions are one table, one partial
+      const where = parts.length === 1 ? partitionWhere(parts[0]!) : `partitions ${parts.map((p) => `Norder=${p.order}/Npix=${p.pixel}`).join(', ')} (${files[0]}, ...)`;
+      const out = join(ctx.outDir, 'part.parquet');
+      rows = await inSandbox(ctx, readDirs, `CREATE VIEW "partition" AS SELECT * FROM ${readFilesSql(files)}`, where, (duck) => copyTo(ctx, duck, map, out, where));
+      outputs = [await fileRecord(out, rows)];
+    } else {
+      // HATS output: the same query once per partition, one leaf each, in one DuckDB
+      const leaves = await inSandbox(ctx, readDirs, undefined, partitionWhere(parts[0]!), async (duck) => {
+        const done: { path: string; rows: number }[] = [];
+        for (const p of parts) {
+          const where = partitionWhere(p);
+          try {
+            await duck.conn.run(`CREATE OR REPLACE VIEW "partition" AS SELECT * FROM ${readFilesSql(p.files)}`);
+          } catch (err) {
+            throw classifyDuckError(err, where);
+          }
+          const out = join(ctx.outDir, hatsLeafRelPath(p.order, p.pixel));
+          done.push({ path: out, rows: await copyTo(ctx, duck, map, out, where) });
+          ctx.progress();
+        }
+        return done;
+      });
+      outputs = await Promise.all(leaves.map((l) => fileRecord(l.path, l.rows)));
+      rows = leaves.reduce((s, l) => s + l.rows, 0);
+    }
     const inputs = await hashing;
     ctx.progress();
-    return { inputs, outputs: [await fileRecord(out, rows)], rows };
+    return { inputs, outputs, rows };
   },
   async reduce(ctx, partials) {
     const { reduce } = catalogSqlParams(ctx.spec.params);
@@ -103,7 +147,8 @@ export const catalogSqlExecutor: Executor = {
     const setup = partials.length > 0
       ? `CREATE VIEW partials AS SELECT * FROM read_parquet([${partials.map(sqlString).join(', ')}], union_by_name = true)`
       : 'CREATE TABLE partials (dummy INTEGER)';
-    const rows = await runCopy(ctx, setup, reduce, out, [...new Set(partials.map(dirname))], 'reduce query (params.reduce)');
+    const where = 'reduce query (params.reduce)';
+    const rows = await inSandbox(ctx, [...new Set(partials.map(dirname))], setup, where, (duck) => copyTo(ctx, duck, reduce, out, where));
     const inputs = await hashing;
     return { inputs, outputs: [await fileRecord(out, rows)], rows };
   },

@@ -1,0 +1,135 @@
+/**
+ * Sandboxed DuckDB instances for user SQL, with the fixed cost moved off the
+ * task's critical path.
+ *
+ * Each attempt still gets its own in-memory instance whose file access is
+ * limited to the attempt's inputs and its private output directory
+ * (enable_external_access=false + allowed_directories, then the configuration
+ * locked), so a query cannot read /etc/passwd or another user's outputs, and
+ * nothing a query leaves behind reaches the next attempt. What changes:
+ *  - creating an instance (≈ 25 ms) happens ahead of time: a warm, still
+ *    unlocked spare per thread count is created in the background while a task
+ *    runs, and handed to the next task, which only adds its directories and
+ *    locks it;
+ *  - closing one (≈ 15–30 ms of synchronous work on the event loop) happens
+ *    after the task has returned its result, when the loop is idle.
+ */
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { tables } from '../astro/index.js';
+
+interface Warm {
+  inst: DuckDBInstance;
+  conn: DuckDBConnection;
+}
+
+export interface DuckSandbox {
+  conn: DuckDBConnection;
+  /** restrict file access to the given directories and lock the configuration (run the trusted set-up first) */
+  lock(): Promise<void>;
+  /** give the instance back: it is closed off the critical path */
+  release(): void;
+}
+
+/** warm spares by thread count */
+const spares = new Map<number, Promise<Warm>>();
+const closing: Warm[] = [];
+let closeTimer: NodeJS.Timeout | undefined;
+let idleTimer: NodeJS.Timeout | undefined;
+/** a spare nobody took for this long is closed (an idle worker holds no DuckDB) */
+const SPARE_IDLE_MS = 60_000;
+
+async function create(threads: number): Promise<Warm> {
+  const inst = await DuckDBInstance.create(':memory:', { threads: String(threads) });
+  return { inst, conn: await inst.connect() };
+}
+
+function closeNow(w: Warm): void {
+  try {
+    w.conn.closeSync();
+  } catch {
+    /* already closed */
+  }
+  try {
+    w.inst.closeSync();
+  } catch {
+    /* already closed */
+  }
+}
+
+/** close released instances one per event-loop turn, shortly after the task that used them has reported */
+function scheduleClose(): void {
+  if (closeTimer || closing.length === 0) return;
+  closeTimer = setTimeout(() => {
+    closeTimer = undefined;
+    const w = closing.shift();
+    if (w) closeNow(w);
+    scheduleClose();
+  }, 25);
+  closeTimer.unref?.();
+}
+
+function armIdle(): void {
+  if (idleTimer) clearTimeout(idleTimer);
+  idleTimer = setTimeout(() => {
+    idleTimer = undefined;
+    for (const [t, p] of spares) {
+      spares.delete(t);
+      void p.then((w) => closing.push(w), () => undefined).then(scheduleClose);
+    }
+  }, SPARE_IDLE_MS);
+  idleTimer.unref?.();
+}
+
+function prepareSpare(threads: number): void {
+  if (spares.has(threads)) return;
+  const p = create(threads);
+  p.catch(() => spares.delete(threads));
+  spares.set(threads, p);
+  armIdle();
+}
+
+/**
+ * An in-memory DuckDB for one attempt. Run the trusted set-up (views over the
+ * inputs) on `conn`, then `lock()` before any user SQL; `release()` when done.
+ * `opts.warm` (default true) keeps a spare ready for the next attempt.
+ */
+export async function openSandboxedDuck(readDirs: readonly string[], writeDirs: readonly string[], threads: number, opts: { warm?: boolean } = {}): Promise<DuckSandbox> {
+  const t = Math.max(1, Math.round(threads));
+  const spare = spares.get(t);
+  spares.delete(t);
+  let w: Warm;
+  try {
+    w = spare ? await spare : await create(t);
+  } catch {
+    w = await create(t);
+  }
+  if (opts.warm !== false) prepareSpare(t);
+  let released = false;
+  return {
+    conn: w.conn,
+    lock: async () => {
+      const dirs = [...new Set([...readDirs, ...writeDirs].map((d) => (d.endsWith('/') ? d : d + '/')))];
+      await w.conn.run(`SET allowed_directories = [${dirs.map(tables.sqlString).join(', ')}]`);
+      await w.conn.run('SET enable_external_access = false');
+      await w.conn.run('SET lock_configuration = true');
+    },
+    release: () => {
+      if (released) return;
+      released = true;
+      closing.push(w);
+      scheduleClose();
+    },
+  };
+}
+
+/** Close every spare and pending instance now (worker shutdown, tests). */
+export async function closeDuckSandboxes(): Promise<void> {
+  if (idleTimer) clearTimeout(idleTimer);
+  idleTimer = undefined;
+  if (closeTimer) clearTimeout(closeTimer);
+  closeTimer = undefined;
+  const pending = [...spares.values()];
+  spares.clear();
+  for (const p of pending) closing.push(...(await p.then((w) => [w], () => [])));
+  for (const w of closing.splice(0)) closeNow(w);
+}
