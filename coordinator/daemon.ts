@@ -8,8 +8,10 @@ import { AckPolicy, jetstream, type ConsumerMessages } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Service } from '@nats-io/services';
 import { ensureTopology, noopLog, Streams, type Log, type Topology, type TopologyOptions } from '../protocol/index.js';
-import { LedgerFollower, LedgerWriter } from '../ledger/index.js';
+import { LedgerFollower, LedgerWriter, sha256hex } from '../ledger/index.js';
 import { CapacityRecorder } from './capacity.js';
+import { LedgerJournal } from './journal.js';
+import { Sealer } from './sealer.js';
 import { LeaderLease } from './lease.js';
 import { JobManager } from './manager.js';
 import { compileCoordinatorOptions, type CompiledCoordinatorOptions, type CoordinatorOptions } from './options.js';
@@ -35,6 +37,9 @@ export class Coordinator {
   private results: ConsumerMessages | undefined;
   private follower: LedgerFollower | undefined;
   private capacity: CapacityRecorder | undefined;
+  private ledger!: LedgerWriter;
+  private journal: LedgerJournal | undefined;
+  private sealer: Sealer | undefined;
   private timers: NodeJS.Timeout[] = [];
   private readonly log: Log;
   private readonly metrics: CoordinatorMetrics;
@@ -55,6 +60,7 @@ export class Coordinator {
     c.topo = await ensureTopology(deps.nc, deps.topology);
     const js = jetstream(deps.nc);
     const ledger = new LedgerWriter(js, { observeLatency: (s) => c.metrics.ledgerAppend(s) });
+    c.ledger = ledger;
     c.mgr = new JobManager(js, c.topo.jsm, c.topo, ledger, c.opts, c.log, c.metrics);
     c.lease = new LeaderLease(c.topo.jobs, c.opts.id, c.opts.leaseMs, c.log, () => {
       c.log.error({}, 'stopping: another coordinator took over');
@@ -69,11 +75,42 @@ export class Coordinator {
   get isLeader(): boolean {
     return this.lease.isLeader;
   }
+  /** the ledger sealer (tamper evidence), while this coordinator leads and sealing is on */
+  get ledgerSealer(): Sealer | undefined {
+    return this.sealer;
+  }
+  /** the accountant's local ledger journal, when journalDir is set */
+  get ledgerJournal(): LedgerJournal | undefined {
+    return this.journal;
+  }
 
   /** take the lease, restore state, serve; resolves after close() */
   async run(): Promise<void> {
     await this.lease.acquire(this.ac.signal);
     if (this.ac.signal.aborted) return this.stopped;
+    // tamper evidence: the fsync'd journal of what the accountant folds, and the seal chain
+    if (this.opts.journalDir !== undefined) {
+      const info = await this.topo.jsm.streams.info(Streams.ledger);
+      this.journal = await LedgerJournal.open(this.opts.journalDir, Streams.ledger, info.created, {
+        log: this.log,
+        onError: () => this.metrics.swallowed('ledger-journal'),
+      });
+      if (this.journal.resumedAt > info.state.last_seq) {
+        this.metrics.swallowed('ledger-journal-ahead');
+        this.log.error({ journal: this.journal.file, journalSeq: this.journal.resumedAt, streamSeq: info.state.last_seq }, 'the ledger stream ends before the journal does: acknowledged ledger entries were lost; run ubatch ledger verify --journal');
+      }
+    }
+    if (this.opts.sealEntries > 0) {
+      this.sealer = new Sealer(this.ledger, {
+        entries: this.opts.sealEntries,
+        intervalMs: this.opts.sealIntervalMs,
+        actor: this.opts.id,
+        log: this.log,
+        onProblem: (what) => this.metrics.swallowed(what),
+      });
+    }
+    const journal = this.journal;
+    const sealer = this.sealer;
     // the accountant's view (quotas, shares, usage) is a fold of the whole ledger, kept current
     this.follower = new LedgerFollower(
       this.deps.nc,
@@ -88,8 +125,25 @@ export class Coordinator {
         this.metrics.swallowed('ledger-invalid');
         this.log.warn({ seq, reason }, 'ignoring an invalid ledger entry');
       },
+      journal || sealer
+        ? {
+            onMessage: (m) => {
+              try {
+                const sha = sha256hex(m.data);
+                journal?.append(m, sha);
+                sealer?.onMessage(m, sha);
+              } catch (err) {
+                this.metrics.swallowed('ledger-seal');
+                this.log.error({ err, seq: m.seq }, 'journaling or sealing a ledger entry failed');
+              }
+            },
+            ...(journal ? { flush: () => journal.flush() } : {}),
+          }
+        : {},
     );
     await this.follower.start();
+    // caught up with the stream as it was: the chain head is known, sealing may begin
+    sealer?.start();
     this.mgr.waitLedger = (seq) => this.follower!.waitFor(seq);
     await this.mgr.load();
     this.svc = await startApiService(this.deps.nc, this.mgr, this.log, this.metrics, this.deps.service);
@@ -147,8 +201,15 @@ export class Coordinator {
     this.capacity?.stop();
     await this.svc?.stop().catch((e: unknown) => errors.push(e));
     await this.results?.close().catch((e: unknown) => errors.push(e));
-    await this.follower?.stop().catch((e: unknown) => errors.push(e));
     await this.mgr?.flush().catch((e: unknown) => errors.push(e));
+    // seal what the ledger holds, and read the seal back, before the follower stops
+    if (this.sealer && this.follower) {
+      const follower = this.follower;
+      await Promise.race([this.sealer.sealAll((seq, ms) => follower.waitFor(seq, ms), 5000), new Promise((r) => setTimeout(r, 6000).unref())]).catch((e: unknown) => errors.push(e));
+    }
+    this.sealer?.stop();
+    await this.follower?.stop().catch((e: unknown) => errors.push(e));
+    await this.journal?.close().catch((e: unknown) => errors.push(e));
     await this.lease?.release().catch((e: unknown) => errors.push(e));
     for (const e of errors) this.log.warn({ err: e }, 'error during coordinator close');
     this.log.info({ id: this.opts.id }, 'coordinator stopped');

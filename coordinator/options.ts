@@ -21,6 +21,12 @@ export interface CoordinatorOptions {
   id?: string;
   /** how often registered worker slots are sampled for the capacity record @default 30000 ms */
   capacitySampleMs?: number;
+  /** where the accountant keeps its fsync'd journal of the ledger (ledger/journal.ts); none when unset */
+  journalDir?: string;
+  /** seal the ledger once this many entries wait; 0 turns sealing off @default 1000 */
+  sealEntries?: number;
+  /** seal whatever waits at least this often @default 10000 ms */
+  sealIntervalMs?: number;
 }
 
 export interface CompiledCoordinatorOptions {
@@ -34,6 +40,9 @@ export interface CompiledCoordinatorOptions {
   leaseMs: number;
   id: string;
   capacitySampleMs: number;
+  journalDir: string | undefined;
+  sealEntries: number;
+  sealIntervalMs: number;
 }
 
 export class CoordinatorOptionsError extends Error {
@@ -59,6 +68,9 @@ export function compileCoordinatorOptions(o: CoordinatorOptions = {}): CompiledC
     halfLifeMs: posInt(o.halfLifeMs, 7 * 86_400_000, 'halfLifeMs'),
     leaseMs,
     capacitySampleMs: posInt(o.capacitySampleMs, 30_000, 'capacitySampleMs', 50),
+    journalDir: o.journalDir !== undefined ? resolve(o.journalDir) : undefined,
+    sealEntries: o.sealEntries === 0 ? 0 : Math.min(posInt(o.sealEntries, 1000, 'sealEntries'), 100_000),
+    sealIntervalMs: posInt(o.sealIntervalMs, 10_000, 'sealIntervalMs', 50),
     id: o.id ?? `coord-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
   };
 }

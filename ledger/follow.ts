@@ -6,6 +6,14 @@ import { DeliverPolicy, jetstream, type ConsumerMessages } from '@nats-io/jetstr
 import type { NatsConnection } from '@nats-io/transport-node';
 import { decode, isValid, LedgerEntry, Streams } from '../protocol/index.js';
 import type { LedgerRecord } from './replay.js';
+import type { RawLedgerMessage } from './seal.js';
+
+export interface LedgerFollowerHooks {
+  /** every message in sequence order, valid or not, before onRecord (the sealer, the journal) */
+  onMessage?: (m: RawLedgerMessage) => void;
+  /** awaited (e.g. a journal fsync) before entries count as applied (seq, waitFor); called once per batch */
+  flush?: () => Promise<void>;
+}
 
 export class LedgerFollower {
   private msgs: ConsumerMessages | undefined;
@@ -17,6 +25,7 @@ export class LedgerFollower {
     private readonly nc: NatsConnection,
     private readonly onRecord: (r: LedgerRecord) => void,
     private readonly onInvalid: (seq: number, reason: string) => void = () => {},
+    private readonly hooks: LedgerFollowerHooks = {},
   ) {}
 
   get seq(): number {
@@ -32,13 +41,29 @@ export class LedgerFollower {
     this.msgs = await consumer.consume({ max_messages: 4096 });
     const caughtUp = target < fromSeq || info.state.messages === 0 ? Promise.resolve() : this.waitFor(target);
     void (async () => {
+      let unflushed = 0;
       for await (const m of this.msgs!) {
+        const time = Math.floor(m.info.timestampNanos / 1e6);
+        let entry: LedgerEntry | undefined;
+        let invalid: string | undefined;
         try {
           const v = decode(m.data, m.subject);
-          if (isValid(LedgerEntry, v)) this.onRecord({ seq: m.seq, time: Math.floor(m.info.timestampNanos / 1e6), subject: m.subject, entry: v });
-          else this.onInvalid(m.seq, 'does not match the LedgerEntry schema');
+          if (isValid(LedgerEntry, v)) entry = v;
+          else invalid = 'does not match the LedgerEntry schema';
         } catch (err) {
-          this.onInvalid(m.seq, (err as Error).message);
+          invalid = (err as Error).message;
+        }
+        if (this.hooks.onMessage) {
+          const msgId = m.headers?.get('Nats-Msg-Id') || undefined;
+          this.hooks.onMessage({ seq: m.seq, subject: m.subject, data: m.data, time, ...(msgId ? { msgId } : {}), ...(entry ? { entry } : {}) });
+        }
+        if (entry) this.onRecord({ seq: m.seq, time, subject: m.subject, entry });
+        else this.onInvalid(m.seq, invalid!);
+        if (this.hooks.flush) {
+          // group commit: flush when the backlog is drained or every 1000 messages, then report them applied
+          if (++unflushed < 1000 && m.info.pending > 0 && !this.stopped) continue;
+          unflushed = 0;
+          await this.hooks.flush();
         }
         this.lastSeq = m.seq;
         if (this.waiters.length > 0) {

@@ -6,3 +6,6 @@ export * from './follow.js';
 export * from './reports.js';
 export * from './report-html.js';
 export * from './export.js';
+export * from './seal.js';
+export * from './journal.js';
+export * from './verify.js';

@@ -172,6 +172,46 @@ const LedgerBase = {
   user: Token,
 };
 
+/** Cumulative charges of one tenant (or all of them) up to a seal: what `ubatch ledger verify` recomputes. */
+export const SealBalance = Type.Object({
+  /** wallSeconds × allocatedCores summed over every charge (what quotas and fair share charge) */
+  coreSeconds: Type.Number({ minimum: 0 }),
+  gpuSeconds: Type.Number({ minimum: 0 }),
+  cpuSeconds: Type.Number({ minimum: 0 }),
+  /** charges (attempts) counted */
+  attempts: Type.Integer({ minimum: 0 }),
+});
+export type SealBalance = Static<typeof SealBalance>;
+
+const Hex64 = Type.String({ pattern: '^[0-9a-f]{64}$' });
+
+/** A seal (on `ub.ledger.seal`, appended by the coordinator leader): see ledger/seal.ts for the hash construction. */
+const LedgerSealed = Type.Object({
+  kind: Type.Literal('ledger.sealed'),
+  ...LedgerBase,
+  /** 1 for the first seal of the stream, then +1 */
+  block: Type.Integer({ minimum: 1 }),
+  /** the stream sequences covered, inclusive; seal entries inside the range are not part of it */
+  firstSeq: Type.Integer({ minimum: 1 }),
+  lastSeq: Type.Integer({ minimum: 1 }),
+  /** entries covered (every non-seal message with firstSeq <= seq <= lastSeq) */
+  count: Type.Integer({ minimum: 1 }),
+  /** hash of the previous seal; 64 zeros for the first */
+  prev: Hex64,
+  /** sha256 over prev, the range, every covered entry's digest and the balances digest */
+  hash: Hex64,
+  /** base64 of the first 8 bytes of each covered entry's digest, in sequence order (locates an altered entry) */
+  digests: Type.String(),
+  /** cumulative balances, up to lastSeq, of the tenants (`<group>.<user>`) charged in this block */
+  balances: Type.Record(Type.String(), SealBalance),
+  /** cumulative balances of all tenants together, up to lastSeq */
+  totals: SealBalance,
+  /** tenants charged so far */
+  tenants: Type.Integer({ minimum: 0 }),
+  /** sha256 of the full cumulative balance table up to lastSeq */
+  balancesDigest: Hex64,
+});
+
 export const LedgerEntry = Type.Union(
   [
     Type.Object({ kind: Type.Literal('job.accepted'), ...LedgerBase, jobId: Id, jobKind: Type.String(), name: Type.Optional(Type.String()), tasks: Type.Integer(), spec: Type.Unknown() }),
@@ -179,6 +219,7 @@ export const LedgerEntry = Type.Union(
     Type.Object({ kind: Type.Literal('quota.set'), ...LedgerBase, scope: Type.Union([Type.Literal('user'), Type.Literal('group')]), limits: Type.Record(Type.String(), Type.Number()) }),
     Type.Object({ kind: Type.Literal('share.set'), ...LedgerBase, scope: Type.Union([Type.Literal('user'), Type.Literal('group')]), share: Type.Number({ minimum: 0 }) }),
     Type.Object({ kind: Type.Literal('job.closed'), ...LedgerBase, jobId: Id, state: Type.String(), done: Type.Integer(), failed: Type.Integer(), outputs: Type.Array(FileRecord) }),
+    LedgerSealed,
   ],
   { $id: 'LedgerEntry' },
 );

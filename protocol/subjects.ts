@@ -45,8 +45,13 @@ export const LedgerKind = {
   quotaSet: 'quota.set',
   shareSet: 'share.set',
   jobClosed: 'job.closed',
+  /** a seal: commits to the hash of every entry since the previous seal (tamper evidence, ledger/seal.ts) */
+  ledgerSealed: 'ledger.sealed',
 } as const;
 export type LedgerKind = (typeof LedgerKind)[keyof typeof LedgerKind];
+
+/** Where seals are appended (coordinator only: workers may append task.charged entries alone). */
+export const SEAL_SUBJECT = 'ub.ledger.seal';
 
 const TOKEN_RE = /^[A-Za-z0-9_-]{1,64}$/;
 /** A subject token we accept from users: no dots, wildcards or spaces. */
@@ -67,6 +72,7 @@ export function resultSubject(jobId: string): string {
   return `ub.results.${jobId}`;
 }
 export function ledgerSubject(kind: LedgerKind, group: string, user: string): string {
+  if (kind === LedgerKind.ledgerSealed) return SEAL_SUBJECT;
   return `ub.ledger.${kind}.${group}.${user}`;
 }
 /** Broadcast (core NATS, not persisted): "tenant T has new tasks for capability C" wakes idle workers. */

@@ -4,6 +4,7 @@
  * SIGINT → graceful close() (a worker drains: running tasks finish or are
  * handed back), then the process ends by itself with exit code 0.
  */
+import { join, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { parseIntOption, parseListOption } from '../config.js';
 import { coordinatorMetricsFrom, workerMetricsFrom } from '../daemon-metrics.js';
@@ -63,11 +64,16 @@ export function registerDaemonCommands(program: Command, rt: Runtime): void {
       .option('--output-root <dir>', 'where jobs without output.path write (<root>/<user>/<jobId>)', '.ubatch/output')
       .option('--ack-wait-ms <ms>', 'a silent worker\'s task is redelivered after this long', '30000')
       .option('--id <id>', 'coordinator id (leader lease holder name)')
-      .option('--operators <users>', 'comma-separated users who may see and act on every job'),
-  ).action(async (flags: DaemonFlags & { outputRoot: string; ackWaitMs: string; id?: string; operators?: string }, cmd: Command) => {
+      .option('--operators <users>', 'comma-separated users who may see and act on every job')
+      .option('--journal-dir <dir>', "the accountant's fsync'd ledger journal (ubatch ledger verify --journal); 'none' for no journal (default: ledger-journal beside the output root)")
+      .option('--seal-entries <n>', 'seal the ledger (hash chain) every n entries; 0 turns sealing off', '1000')
+      .option('--seal-interval-ms <ms>', 'and seal whatever waits at least this often', '10000'),
+  ).action(async (flags: DaemonFlags & { outputRoot: string; ackWaitMs: string; id?: string; operators?: string; journalDir?: string; sealEntries: string; sealIntervalMs: string }, cmd: Command) => {
     const cfg = configOf(rt, cmd, 'info');
     const log = createLogger('ubatch-coordinator', { level: cfg.logLevel });
     const ackWaitMs = parseIntOption(flags.ackWaitMs, '--ack-wait-ms', 100);
+    const journalDir = flags.journalDir === 'none' ? undefined : resolve(flags.journalDir ?? join(flags.outputRoot, '..', 'ledger-journal'));
+    const seal = { sealEntries: parseIntOption(flags.sealEntries, '--seal-entries', 0, 100_000), sealIntervalMs: parseIntOption(flags.sealIntervalMs, '--seal-interval-ms', 50) };
     const m = createMetrics('coordinator');
     await runDaemon(log, flags, m.registry, async () => {
       const nc = await connectNats(cfg, { name: 'ubatch-coordinator', forever: true });
@@ -76,7 +82,7 @@ export function registerDaemonCommands(program: Command, rt: Runtime): void {
       const { Coordinator } = await import('../../coordinator/index.js');
       const coord = await Coordinator.create(
         { nc, log, metrics: coordinatorMetricsFrom(m), ...(flags.operators ? { service: { operators: parseListOption(flags.operators) } } : {}) },
-        { outputRoot: flags.outputRoot, ackWaitMs, ...(flags.id ? { id: flags.id } : {}) },
+        { outputRoot: flags.outputRoot, ackWaitMs, ...(flags.id ? { id: flags.id } : {}), ...(journalDir ? { journalDir } : {}), ...seal },
       );
       const running = coord.run();
       const done = running

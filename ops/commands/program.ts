@@ -15,6 +15,7 @@ import { registerDaemonCommands } from './daemons.js';
 import { registerDemoCommand } from './demo.js';
 import { registerJobCommands } from './jobs.js';
 import { registerLedgerExportCommand } from './ledger-export.js';
+import { registerLedgerVerifyCommand } from './ledger-verify.js';
 import { registerLedgerCommands } from './provenance.js';
 import { registerReportCommand } from './report.js';
 import { registerSharesSimulateCommand } from './shares-simulate.js';
@@ -45,6 +46,7 @@ Exit codes:
   3  NATS or the ubatch service cannot be reached
   4  not found (job, output, log)
   5  over quota, or forbidden
+  6  ledger verify: the ledger or the accountant journal is not intact
 
 Server: --server, else $UBATCH_SERVER, else .ubatch/stack.json in this directory (written by ubatch up), else nats://127.0.0.1:4222.
 User:   --user, else $UBATCH_USER, else your OS user name.`;
@@ -71,6 +73,7 @@ export function buildProgram(rt: Runtime): Command {
   registerLedgerCommands(program, rt);
   // after `ledger summary`: `ledger export` joins the same command group
   registerLedgerExportCommand(program, rt);
+  registerLedgerVerifyCommand(program, rt);
   registerReportCommand(program, rt);
   registerSharesSimulateCommand(program, rt);
   registerQuotaCommands(program, rt);
