@@ -39,6 +39,9 @@ export const Resources = Type.Object(
     gpus: Type.Optional(Type.Integer({ minimum: 0, maximum: 16, default: 0 })),
     walltime_s: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 7 * 86400, default: 3600 })),
     max_attempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 20, default: 3 })),
+    cpu_s: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 7 * 86400 * 256, description: 'cpu seconds of a command task\'s whole process tree; default walltime_s × cores' })),
+    processes: Type.Optional(Type.Integer({ minimum: 1, maximum: 65_536, description: 'processes and threads a command task may run at once; default 256' })),
+    output_mb: Type.Optional(Type.Integer({ minimum: 1, maximum: 16_777_216, description: 'MiB a command task may write (outputs, scratch and logs together); default 10240' })),
   },
   { additionalProperties: false },
 );
@@ -149,7 +152,7 @@ export const Provenance = Type.Object({
   worker: Type.Object({ id: Type.String(), host: Type.String(), pid: Type.Integer() }),
   startedAt: Type.String(),
   endedAt: Type.String(),
-  sandbox: Type.Optional(Type.Object({ network: Type.String(), notes: Type.Optional(Type.String()) })),
+  sandbox: Type.Optional(Type.Object({ network: Type.String(), filesystem: Type.Optional(Type.String()), limits: Type.Optional(Type.String()), notes: Type.Optional(Type.String()) })),
 });
 export type Provenance = Static<typeof Provenance>;
 

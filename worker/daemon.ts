@@ -41,13 +41,14 @@ import { LedgerWriter } from '../ledger/index.js';
 import { CpuSlicer } from './accounting.js';
 import { OutcomeBatcher, type AckAction } from './batcher.js';
 import { buildInfo } from './build-info.js';
-import { asTaskError, TaskCancelledError, TaskTimeoutError } from './errors.js';
+import { asTaskError, TaskCancelledError, TaskFailedError, TaskTimeoutError } from './errors.js';
+import { diskFullError, isDiskFull } from './sandbox.js';
 import { executors } from './executors/index.js';
 import { fileRecord, listFilesRecursive } from './files.js';
 import { noopWorkerMetrics, type WorkerMetrics } from './metrics.js';
 import { pickTenant } from './pick.js';
 import { backoffFor, compileWorkerOptions, type CompiledWorkerOptions, type WorkerOptions } from './options.js';
-import { noopLog, type Log } from './types.js';
+import { noopLog, type ExecResult, type Log } from './types.js';
 
 const HOST = osHostname();
 const hostname = () => HOST;
@@ -417,7 +418,8 @@ export class WorkerDaemon {
         this.batcher.add({ ...base, charge, action: { type: 'nak', delayMs: 0 } });
         return;
       }
-      const te = asTaskError(err);
+      // a full disk is named as such (with the place), whichever executor met it; see diskFullError for retries
+      const te = asTaskError(isDiskFull(err) && !(err instanceof TaskFailedError && err.code === 'disk_full') ? await diskFullError(err, [outDir, scratchDir]) : err);
       const last = !te.retryable || attempt >= maxAttempts;
       const action: AckAction = last ? { type: 'term' } : { type: 'nak', delayMs: backoffFor(attempt, this.opts.backoffMs) };
       const charge = this.charge(task, spec, attempt, last ? 'failed' : 'retried', usage, startedAt, [], []);
@@ -460,7 +462,7 @@ export class WorkerDaemon {
     return { taskId: task.taskId, index: task.index, stage: task.stage, attempt, status, workerId: this.id, usage, ...extra };
   }
 
-  private charge(task: Task, spec: JobSpec, attempt: number, outcome: Charge['outcome'], usage: Usage, startedAt: Date, inputs: FileRecord[], outputs: FileRecord[], sandbox?: { network: string; notes?: string }): Charge {
+  private charge(task: Task, spec: JobSpec, attempt: number, outcome: Charge['outcome'], usage: Usage, startedAt: Date, inputs: FileRecord[], outputs: FileRecord[], sandbox?: ExecResult['sandbox']): Charge {
     const bi = buildInfo();
     const withIo: Usage = {
       ...usage,

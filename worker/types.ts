@@ -27,7 +27,7 @@ export interface ExecResult {
   summary?: unknown;
   /** usage measured by the executor itself (child processes); otherwise the runner's accounting is used */
   usage?: Partial<Usage>;
-  sandbox?: { network: string; notes?: string };
+  sandbox?: { network: string; filesystem?: string; limits?: string; notes?: string };
 }
 
 export interface Executor {
