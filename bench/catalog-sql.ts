@@ -1,15 +1,19 @@
 /**
- * catalog.sql overhead (issue 2): the same colour–magnitude query over the
- * same HATS partitions, run directly in DuckDB (one query over all leaf files,
- * 2 threads) and through ubatch (2 worker processes x 1 slot, DuckDB 1 thread
- * each, map per partition + reduce), alternated, medians compared.
+ * catalog.sql overhead (issue 2): the same colour–magnitude question over the
+ * same HATS partitions, answered by ONE DuckDB query over all leaf files
+ * (2 threads) and by a ubatch job (2 worker processes x 1 slot, DuckDB 1
+ * thread each; map + reduce, partitions batched by the planner), alternated,
+ * medians compared. Also reported: the same map-per-partition + reduce in two
+ * bare DuckDBs, and (--per-partition) the ubatch job with one task per
+ * partition (params.partitions_per_task: 1, the behaviour before batching).
  *
- *   make build && node dist/bench/catalog-sql.js [--query heavy|light] [--rows 4000000] [--rows-per-partition 500000] [--repeats 3]
+ *   make build && node dist/bench/catalog-sql.js [--query heavy|light] [--rows 4000000] [--rows-per-partition 500000] [--repeats 3] [--data DIR] [--per-partition]
  *
- * The direct run answers the same question in one DuckDB query (map as a CTE + reduce).
+ * --data DIR keeps the generated catalog in DIR (reused when it is already there: generating 40M rows takes minutes).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -30,7 +34,7 @@ const QUERIES = {
     reduce: 'SELECT gr, r, ext, sum(n) AS n, sum(s_ug) / sum(n) AS mean_ug, sum(s_iz) / sum(n) AS mean_iz FROM partials GROUP BY ALL ORDER BY ALL',
   },
 } as const;
-const { values } = parseArgs({ options: { rows: { type: 'string', default: '4000000' }, repeats: { type: 'string', default: '3' }, 'rows-per-partition': { type: 'string', default: '500000' }, query: { type: 'string', default: 'heavy' } } });
+const { values } = parseArgs({ options: { rows: { type: 'string', default: '4000000' }, repeats: { type: 'string', default: '3' }, 'rows-per-partition': { type: 'string', default: '500000' }, query: { type: 'string', default: 'heavy' }, data: { type: 'string' }, 'per-partition': { type: 'boolean', default: false } } });
 const Q = QUERIES[values.query as keyof typeof QUERIES];
 if (!Q) throw new Error(`--query must be one of ${Object.keys(QUERIES).join(', ')}`);
 const MAP = `SELECT ${Q.select} FROM partition WHERE ${Q.where} GROUP BY ALL`;
@@ -73,45 +77,98 @@ async function directPerPartition(files: string[], dir: string): Promise<number>
   return (performance.now() - t0) / 1000;
 }
 
+const load = () => loadavg().map((x) => +x.toFixed(2));
+
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'ubatch-bench-sql-'));
   try {
-    const catDir = join(dir, 'object');
+    const catDir = values.data ? join(values.data, `object-${values.rows}-${values['rows-per-partition']}`) : join(dir, 'object');
     const tg = performance.now();
-    await survey.generateObjectCatalog(catDir, { rows: Number(values.rows), seed: 1, maxRowsPerPartition: Number(values['rows-per-partition']) });
+    if (!existsSync(join(catDir, 'partition_info.csv'))) {
+      await survey.generateObjectCatalog(catDir, { rows: Number(values.rows), seed: 1, maxRowsPerPartition: Number(values['rows-per-partition']) });
+    }
     const cat = await hats.openHatsCatalog(catDir);
     const files = cat.partitions.flatMap((p) => p.files);
-    console.error(`catalog: ${values.rows} rows, ${cat.partitions.length} partitions (generated in ${((performance.now() - tg) / 1000).toFixed(1)} s)`);
+    console.error(`catalog ${catDir}: ${values.rows} rows, ${cat.partitions.length} partitions (ready in ${((performance.now() - tg) / 1000).toFixed(1)} s)`);
     const stack = await startLocalStack({ dir: join(dir, 'stack'), workers: 2, slots: 1, logLevel: 'warn', writeStackFile: false });
     try {
       const c = await stack.client('bench');
+      let lastJob = { jobId: '', sentAt: 0, submittedAt: 0, doneAt: 0 };
+      const job = async (out: string, extra: Record<string, unknown> = {}) => {
+        const t0 = performance.now();
+        const sentAt = Date.now();
+        const sub = await c.submit({ kind: 'catalog.sql', input: { catalog: catDir }, params: { map: MAP, reduce: Q.reduce, ...extra }, output: { path: out } });
+        const submittedAt = Date.now();
+        const info = await c.wait(sub.jobId, { timeoutMs: 1_800_000 });
+        if (info.state !== 'succeeded') throw new Error(`job ${sub.jobId} ${info.state}: ${info.error}`);
+        if (!extra.partitions_per_task) lastJob = { jobId: sub.jobId, sentAt, submittedAt, doneAt: Date.now() };
+        return { s: (performance.now() - t0) / 1000, tasks: sub.tasks };
+      };
       // warm-up: long-lived workers have DuckDB loaded and the inputs' checksums cached, as in production
-      const warm = await c.submit({ kind: 'catalog.sql', input: { catalog: catDir }, params: { map: MAP, reduce: Q.reduce }, output: { path: join(dir, 'warm.parquet') } });
-      await c.wait(warm.jobId, { timeoutMs: 600_000 });
+      const warm = await job(join(dir, 'warm.parquet'));
+      if (values['per-partition']) await job(join(dir, 'warm-pp.parquet'), { partitions_per_task: 1 });
       await direct(files, join(dir, 'warm-direct.parquet'));
       const ts: number[] = [];
       const td: number[] = [];
       const tp: number[] = [];
+      const tu1: number[] = [];
+      const loads: number[][] = [];
       for (let i = 0; i < Number(values.repeats); i++) {
+        loads.push(load());
         // alternate the order so neither side always runs first
+        const runJob = async () => ts.push((await job(join(dir, `ubatch-${i}.parquet`))).s);
+        if (i % 2 === 1) await runJob();
         td.push(await direct(files, join(dir, `direct-${i}.parquet`)));
+        if (i % 2 === 0) await runJob();
         const pd = join(dir, `pp-${i}`);
-        await import('node:fs/promises').then((f) => f.mkdir(pd, { recursive: true }));
+        await mkdir(pd, { recursive: true });
         tp.push(await directPerPartition(files, pd));
-        const t0 = performance.now();
-        const sub = await c.submit({ kind: 'catalog.sql', input: { catalog: catDir }, params: { map: MAP, reduce: Q.reduce }, output: { path: join(dir, `ubatch-${i}.parquet`) } });
-        const info = await c.wait(sub.jobId, { timeoutMs: 600_000 });
-        if (info.state !== 'succeeded') throw new Error(`job ${sub.jobId} ${info.state}: ${info.error}`);
-        ts.push((performance.now() - t0) / 1000);
+        if (values['per-partition']) tu1.push((await job(join(dir, `ubatch-pp-${i}.parquet`), { partitions_per_task: 1 })).s);
       }
+      loads.push(load());
       const nc = await stack.connect();
       const walls: number[] = [];
-      const gaps: number[] = [];
-      for (const rec of await readLedger(nc)) if (rec.entry.kind === 'task.charged') for (const ch of rec.entry.charges) { walls.push(ch.usage.wallSeconds); gaps.push((Date.parse(ch.provenance.endedAt) - Date.parse(ch.provenance.startedAt)) / 1000); }
+      const ledger = await readLedger(nc);
+      for (const rec of ledger) if (rec.entry.kind === 'task.charged') for (const ch of rec.entry.charges) walls.push(ch.usage.wallSeconds);
       console.error(`task wall seconds: median ${median(walls).toFixed(3)}, max ${Math.max(...walls).toFixed(3)} over ${walls.length} tasks`);
-      const r = { bench: 'catalog.sql-overhead', query: values.query, rows: Number(values.rows), partitions: cat.partitions.length, direct_s: +median(td).toFixed(3), direct_per_partition_s: +median(tp).toFixed(3), ubatch_s: +median(ts).toFixed(3), overhead_vs_same_decomposition: +(median(ts) / median(tp) - 1).toFixed(3), overhead_vs_single_query: +(median(ts) / median(td) - 1).toFixed(3), direct_per_partition_runs: tp.map((x) => +x.toFixed(3)), direct_runs: td.map((x) => +x.toFixed(3)), ubatch_runs: ts.map((x) => +x.toFixed(3)) };
+      // timeline of the last batched job (ms after the client sent the submit; ledger times have ms resolution)
+      const at = (iso: string) => Date.parse(iso) - lastJob.sentAt;
+      const charges = ledger.flatMap((rec) => (rec.entry.kind === 'task.charged' ? rec.entry.charges : [])).filter((ch) => ch.jobId === lastJob.jobId && ch.outcome === 'ok');
+      const maps = charges.filter((ch) => !ch.taskId.endsWith('.r'));
+      const red = charges.find((ch) => ch.taskId.endsWith('.r'));
+      const closed = ledger.find((rec) => rec.entry.kind === 'job.closed' && rec.entry.jobId === lastJob.jobId);
+      const timeline = {
+        submit_reply_ms: lastJob.submittedAt - lastJob.sentAt,
+        maps_start_ms: maps.map((ch) => at(ch.provenance.startedAt)),
+        maps_end_ms: maps.map((ch) => at(ch.provenance.endedAt)),
+        ...(red ? { reduce_ms: [at(red.provenance.startedAt), at(red.provenance.endedAt)] } : {}),
+        ...(closed ? { closed_ms: at(closed.entry.ts) } : {}),
+        client_done_ms: lastJob.doneAt - lastJob.sentAt,
+      };
+      console.error(`timeline of the last job: ${JSON.stringify(timeline)}`);
+      const r3 = (x: number) => +x.toFixed(3);
+      const r = {
+        bench: 'catalog.sql-overhead',
+        date: new Date().toISOString(),
+        query: values.query,
+        rows: Number(values.rows),
+        partitions: cat.partitions.length,
+        map_tasks: warm.tasks - 1,
+        direct_s: r3(median(td)),
+        ubatch_s: r3(median(ts)),
+        overhead_vs_single_query: r3(median(ts) / median(td) - 1),
+        direct_per_partition_s: r3(median(tp)),
+        overhead_vs_same_decomposition: r3(median(ts) / median(tp) - 1),
+        ...(tu1.length ? { ubatch_one_task_per_partition_s: r3(median(tu1)) } : {}),
+        direct_runs: td.map(r3),
+        ubatch_runs: ts.map(r3),
+        direct_per_partition_runs: tp.map(r3),
+        ...(tu1.length ? { ubatch_one_task_per_partition_runs: tu1.map(r3) } : {}),
+        loadavg: loads,
+        timeline,
+      };
       console.log(JSON.stringify(r));
-      console.error(`one DuckDB query (2 threads): ${r.direct_s} s; same map-per-partition + reduce in 2 bare DuckDBs: ${r.direct_per_partition_s} s; ubatch (2 workers x 1 slot, ledger, provenance, commit): ${r.ubatch_s} s; overhead vs the same decomposition ${(r.overhead_vs_same_decomposition * 100).toFixed(1)}%, vs one query ${(r.overhead_vs_single_query * 100).toFixed(1)}%`);
+      console.error(`one DuckDB query (2 threads): ${r.direct_s} s; ubatch (${r.map_tasks} map tasks on 2 workers x 1 slot, ledger, provenance, commit): ${r.ubatch_s} s; overhead vs one query ${(r.overhead_vs_single_query * 100).toFixed(1)}%`);
     } finally {
       await stack.stop();
     }
