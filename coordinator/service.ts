@@ -9,6 +9,7 @@ import { Svcm, type Service, type ServiceMsg } from '@nats-io/services';
 import { API_PREFIX, ApiCode, decode, DecodeError, encode, isSafeToken, SERVICE_NAME, SERVICE_VERSION, UbatchApiError, Verb, type Log } from '../protocol/index.js';
 import { readLedger } from '../ledger/index.js';
 import type { JobManager } from './manager.js';
+import { LogsReader, provenanceRequest } from './provenance-logs.js';
 import type { CoordinatorMetrics } from './types.js';
 
 export interface ServiceOptions {
@@ -23,6 +24,7 @@ export async function startApiService(nc: NatsConnection, mgr: JobManager, log: 
   const svc = await new Svcm(nc as unknown as ConstructorParameters<typeof Svcm>[0]).add({ name: SERVICE_NAME, version: SERVICE_VERSION, description: 'ubatch job API', queue: 'ubatch' });
   const operators = new Set(o.operators ?? []);
   const maxBytes = o.maxRequestBytes ?? 1024 * 1024;
+  const logs = new LogsReader(nc, mgr);
   const handlers: Record<string, (user: string, body: unknown, op: boolean) => unknown> = {
     [Verb.jobsSubmit]: (u, b) => mgr.submit(u, b),
     [Verb.jobsGet]: (u, b, op) => mgr.get(u, b, op),
@@ -34,6 +36,9 @@ export async function startApiService(nc: NatsConnection, mgr: JobManager, log: 
     [Verb.quotaGet]: (u, b, op) => mgr.quotaGet(u, b, op),
     [Verb.quotaSet]: (u, b, op) => mgr.quotaSet(u, b, op),
     [Verb.sharesSet]: (u, b, op) => mgr.sharesSet(u, b, op),
+    // users have no JetStream access under auth: the coordinator reads the ledger and the artifact store for them
+    [Verb.provenance]: (u, b, op) => provenanceRequest(nc, u, b, op),
+    [Verb.logs]: (u, b, op) => logs.request(u, b, op),
   };
   for (const [verb, fn] of Object.entries(handlers)) {
     svc.addEndpoint(verb.replace('.', '_'), {

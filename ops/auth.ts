@@ -27,11 +27,13 @@
  *   calls a worker makes and nothing that rewrites history (no stream
  *   delete/purge/update, no ledger kinds other than task.charged). The coordinator
  *   gets everything except destroying the ledger (which also carries deny_purge /
- *   deny_delete: two layers). Operators are users plus read access to the ledger
- *   and the artifact store.
+ *   deny_delete: two layers). Operators are users plus read access to the ledger,
+ *   the artifact store and the fair-share bucket (ranking, capacity samples).
  */
+import { execFile } from 'node:child_process';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, stat } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { chmod, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { API_PREFIX, Buckets, isSafeToken, ObjectStores, Streams } from '../protocol/index.js';
 import { CliUsageError } from './errors.js';
@@ -382,9 +384,11 @@ function operatorPermissions(name: string): Permissions {
   const u = userPermissions(name);
   const ledger = streamReader(Streams.ledger);
   const artifacts = streamReader(objStream(ObjectStores.artifacts));
+  // the fair-share ranking and the capacity samples (reports, shares simulate): read-only
+  const shares = streamReader(kvStream(Buckets.shares));
   return {
     publish: {
-      allow: [...u.publish.allow, `${JS}.INFO`, ...ledger, ...artifacts],
+      allow: [...u.publish.allow, `${JS}.INFO`, ...ledger, ...artifacts, ...shares],
       // the user deny list has `$JS.>`: operators swap it for the admin calls they must not make
       deny: [...STREAM_ADMIN, `${JS}.CONSUMER.DURABLE.>`, '$KV.>', '$O.>', 'ub.>', ...SYSTEM],
     },
@@ -657,4 +661,144 @@ export async function readCredentials(file: string): Promise<Credentials> {
 /** The nats.js connect() options for a principal: user, password and its own inbox prefix. */
 export function connectOptionsFor(c: Credentials): { user: string; pass: string; inboxPrefix: string } {
   return { user: c.user, pass: c.password, inboxPrefix: inboxPrefixFor(c.user) };
+}
+
+/** Reads and checks one creds file, synchronously (CLI option resolution). */
+export function readCredentialsSync(file: string): Credentials {
+  let v: unknown;
+  try {
+    v = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new AuthConfigError(`cannot read credentials ${file}: ${(err as Error).message}`, file, { cause: err });
+  }
+  const c = v as Partial<Credentials> | null;
+  if (!c || typeof c.user !== 'string' || typeof c.password !== 'string' || typeof c.role !== 'string' || !isRole(c.role)) {
+    throw new AuthConfigError(`${file} is not a ubatch credentials file ({ user, password, role })`, file);
+  }
+  return { user: c.user, password: c.password, role: c.role };
+}
+
+/** The principals (name and role) in an auth folder; undefined when the folder has no principals.json. */
+export async function listPrincipals(dir: string): Promise<{ name: string; role: Role }[] | undefined> {
+  if (!(await exists(authPaths(dir).principalsPath))) return undefined;
+  return (await readPrincipals(dir)).principals.map((p) => ({ name: p.name, role: p.role }));
+}
+
+/**
+ * Makes sure `dir` holds an auth config with (at least) these principals: `auth init` when the
+ * folder is new, `add-user` for each one missing. Returns the names it added (a running server
+ * needs a reload for them). Used by the embedded stack on every start.
+ */
+export async function ensurePrincipals(dir: string, wanted: { name: string; role: Role }[], o: { cost?: number } = {}): Promise<{ created: boolean; added: string[] }> {
+  const have = await listPrincipals(dir);
+  if (!have) {
+    const coordinator = wanted.find((w) => w.role === 'coordinator')?.name;
+    await initAuth(dir, {
+      users: wanted.filter((w) => w.role === 'user').map((w) => w.name),
+      operators: wanted.filter((w) => w.role === 'operator').map((w) => w.name),
+      workers: wanted.filter((w) => w.role === 'worker').map((w) => w.name),
+      ...(coordinator ? { coordinator } : {}),
+      ...(o.cost !== undefined ? { cost: o.cost } : {}),
+    });
+    return { created: true, added: wanted.map((w) => w.name) };
+  }
+  const added: string[] = [];
+  for (const w of wanted) {
+    const h = have.find((p) => p.name === w.name);
+    if (h) {
+      if (h.role !== w.role) throw new AuthConfigError(`principal ${w.name} exists in ${authPaths(dir).principalsPath} as a ${h.role}, not a ${w.role}`, authPaths(dir).principalsPath);
+      continue;
+    }
+    await addUser(dir, w.name, w.role);
+    added.push(w.name);
+  }
+  return { created: false, added };
+}
+
+// ---------------------------------------------------------------------------
+// TLS (a private CA and a server certificate, made with the openssl CLI)
+
+export interface TlsFiles {
+  dir: string;
+  /** the CA certificate clients verify the server with (hand it to every client host) */
+  ca: string;
+  /** the CA's private key: keep it off the servers; needed only to issue more certificates */
+  caKey: string;
+  /** the server certificate (SANs: localhost, 127.0.0.1, ::1 and the --hosts) */
+  cert: string;
+  /** the server's private key, mode 0600 */
+  key: string;
+  /** a nats-server config fragment: `tls { cert_file, key_file, ca_file }` with absolute paths */
+  conf: string;
+  hosts: string[];
+}
+
+/** The openssl CLI is missing (the Makefile installs it). */
+export class OpensslMissingError extends AuthConfigError {
+  override name = 'OpensslMissingError';
+}
+
+export function tlsPaths(dir: string): Omit<TlsFiles, 'hosts'> {
+  const d = path.resolve(dir);
+  return { dir: d, ca: path.join(d, 'ca.pem'), caKey: path.join(d, 'ca-key.pem'), cert: path.join(d, 'server-cert.pem'), key: path.join(d, 'server-key.pem'), conf: path.join(d, 'tls.conf') };
+}
+
+function findOpenssl(): string | undefined {
+  for (const d of [...(process.env['PATH'] ?? '').split(':'), '/usr/bin', '/bin', '/usr/local/bin']) {
+    if (d !== '' && existsSync(path.join(d, 'openssl'))) return path.join(d, 'openssl');
+  }
+  return undefined;
+}
+
+function runOpenssl(bin: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(bin, args, { timeout: 60_000 }, (err, _stdout, stderr) => {
+      if (err) reject(new AuthConfigError(`openssl ${args[0]} failed: ${stderr.trim() || err.message}`, undefined, { cause: err }));
+      else resolve();
+    });
+  });
+}
+
+const IP_RE = /^(\d{1,3}(\.\d{1,3}){3}|[0-9A-Fa-f:]+:[0-9A-Fa-f:]*)$/;
+
+/** Subject alternative names for the server certificate: localhost and loopback always, then `hosts` (names or IPs). */
+export function subjectAltNames(hosts: string[]): string {
+  const names = [...new Set(['localhost', '127.0.0.1', '::1', ...hosts.map((h) => h.trim()).filter((h) => h !== '')])];
+  for (const h of names) if (!/^[A-Za-z0-9.*:_-]+$/.test(h)) throw new AuthConfigError(`invalid host name ${JSON.stringify(h)} for the server certificate`);
+  return names.map((h) => (IP_RE.test(h) ? `IP:${h}` : `DNS:${h}`)).join(',');
+}
+
+/**
+ * Creates a private CA (ca.pem, ca-key.pem) and a server certificate signed by it
+ * (server-cert.pem, server-key.pem; SANs localhost, 127.0.0.1, ::1 and `hosts`) plus
+ * tls.conf, in `dir`, with the openssl CLI. Refuses an existing folder unless `force`.
+ */
+export async function initTls(dir: string, o: { hosts?: string[]; days?: number; force?: boolean } = {}): Promise<TlsFiles> {
+  const p = tlsPaths(dir);
+  const bin = findOpenssl();
+  if (!bin) throw new OpensslMissingError("the openssl command is not installed (needed to make TLS certificates); install it with 'make deps' or 'apt-get install openssl'");
+  if (!o.force && existsSync(p.ca)) throw new AuthConfigError(`${p.dir} already holds a CA (ca.pem); use --force to replace it (every client then needs the new ca.pem)`, p.dir);
+  await mkdir(p.dir, { recursive: true, mode: 0o700 });
+  const days = String(o.days ?? 825);
+  const hosts = o.hosts ?? [];
+  const san = subjectAltNames(hosts);
+  const csr = path.join(p.dir, 'server.csr');
+  const ext = path.join(p.dir, 'server.ext');
+  await runOpenssl(bin, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', p.caKey, '-out', p.ca, '-days', days, '-subj', '/CN=ubatch local CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  await runOpenssl(bin, ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', p.key, '-out', csr, '-subj', `/CN=${hosts[0] ?? 'localhost'}`]);
+  await writeFile(ext, `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=${san}\n`);
+  await runOpenssl(bin, ['x509', '-req', '-in', csr, '-CA', p.ca, '-CAkey', p.caKey, '-CAcreateserial', '-out', p.cert, '-days', days, '-extfile', ext]);
+  await rm(csr, { force: true });
+  await rm(ext, { force: true });
+  await rm(path.join(p.dir, 'ca.srl'), { force: true });
+  await chmod(p.key, 0o600);
+  await chmod(p.caKey, 0o600);
+  await writeFile(p.conf, `# ubatch TLS for nats-server, generated by 'ubatch auth tls-init' at ${new Date().toISOString()}\ntls {\n  cert_file: ${q(p.cert)}\n  key_file: ${q(p.key)}\n  ca_file: ${q(p.ca)}\n  timeout: 2\n}\n`);
+  return { ...p, hosts };
+}
+
+/** The TLS files in `dir` when a CA and server certificate are there, else undefined. */
+export function existingTls(dir: string): TlsFiles | undefined {
+  const p = tlsPaths(dir);
+  return existsSync(p.ca) && existsSync(p.cert) && existsSync(p.key) ? { ...p, hosts: [] } : undefined;
 }

@@ -5,6 +5,14 @@
  * laptop runs exactly what a cluster runs. Used by `ubatch up`, `ubatch demo`
  * and the integration tests.
  *
+ * Authentication is on by default: on first start `<dir>/auth/` gets an auth
+ * config (ops/auth.ts: bcrypt users with per-role permissions) and creds for
+ * the coordinator, one worker principal shared by the stack's workers, an
+ * operator, and the users asked for (the OS user by default); nats-server
+ * includes it, and each daemon connects with its own creds. `auth: false`
+ * (`--no-auth`) runs an open server. With `tls: true` the server requires TLS
+ * with a certificate from a private CA made in `<dir>/tls/` (openssl).
+ *
  * Readiness is awaited on real signals: the server's own probes, the API
  * answering a request, each worker's heartbeat in KV ub-workers. Stopping
  * drains in order: workers (SIGTERM → they finish or hand back their tasks),
@@ -14,7 +22,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile, rename } from 'node:fs/promises';
 import { cpus, hostname } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as delay } from 'node:timers/promises';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -22,7 +30,12 @@ import { Kvm } from '@nats-io/kv';
 import { apiSubject, Buckets, decode, encode, UbatchClient, Verb } from '../protocol/index.js';
 import { StackStartError } from './errors.js';
 import { findNatsServer, freePorts, NatsServer } from './nats-server.js';
-import { STACK_FILE_NAME, type StackFile } from './config.js';
+import { STACK_FILE_NAME, defaultUserName, type StackFile } from './config.js';
+import { authPaths, connectOptionsFor, credsPathFor, ensurePrincipals, existingTls, initTls, readCredentialsSync, type Role, type TlsFiles } from './auth.js';
+
+/** Principal names the embedded stack gives its own daemons and its operator. */
+export const STACK_PRINCIPALS = { coordinator: 'coordinator', worker: 'worker', operator: 'operator' } as const;
+const RESERVED = new Set<string>(Object.values(STACK_PRINCIPALS));
 
 export interface LocalStackOptions {
   /** state directory: nats/ (JetStream store), output/, logs/, stack.json @default '.ubatch' */
@@ -46,6 +59,16 @@ export interface LocalStackOptions {
   /** extra arguments for `ubatch coordinator` / `ubatch worker` (e.g. ['--ack-wait-ms', '2000']) */
   coordinatorArgs?: string[];
   workerArgs?: string[];
+  /** authentication on nats-server, with creds in `<dir>/auth/` (made on first start) @default true */
+  auth?: boolean;
+  /** users (role user) to make sure have creds @default [the OS user name] */
+  users?: string[];
+  /** bcrypt cost for new principals @default 11 */
+  authCost?: number;
+  /** TLS on the client port, with a private CA and server certificate in `<dir>/tls/` (made on first start) @default false */
+  tls?: boolean;
+  /** extra host names / IPs for a newly made server certificate (localhost and 127.0.0.1 are always in) */
+  tlsHosts?: string[];
   /** called when a child exits without being asked to */
   onUnexpectedExit?: (child: StackChild, code: number | null, signal: NodeJS.Signals | null) => void;
 }
@@ -71,9 +94,20 @@ export interface LocalStack {
   workers: StackChild[];
   /** `<dir>/stack.json` when written */
   stackFile?: string;
-  /** a new connection to the stack's server (closed by stop()) */
+  /** the auth folder when auth is on */
+  authDir?: string;
+  /** the TLS files when TLS is on (clients verify with `tls.ca`) */
+  tls?: TlsFiles;
+  /** a new connection to the stack's server as the coordinator principal (closed by stop()) */
   connect(): Promise<NatsConnection>;
+  /** a new connection as one principal (its creds from the auth folder; any connection when auth is off) */
+  connectAs(principal: string): Promise<NatsConnection>;
+  /** an API client acting as `user`; with auth on, a user without creds gets them (and the server reloads) */
   client(user: string): Promise<UbatchClient>;
+  /** the creds file of a principal (auth on only) */
+  credsFor(principal: string): string;
+  /** adds principals that are missing (auth on) and reloads the server when any was added */
+  ensureUsers(names: string[], role?: Role): Promise<string[]>;
   /** the last lines of a child's log */
   logTail(child: StackChild, lines?: number): string;
   /** drain workers, stop the coordinator, stop the server; idempotent */
@@ -90,6 +124,14 @@ export function defaultCliPath(): string {
 
 const WORKER_STOP_GRACE_MS = 45_000;
 const COORDINATOR_STOP_GRACE_MS = 20_000;
+
+function readFileSafe(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
 
 function readTail(file: string, lines: number): string {
   try {
@@ -157,18 +199,82 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   await mkdir(logsDir, { recursive: true });
   await mkdir(outputRoot, { recursive: true });
 
+  const authOn = opts.auth !== false;
+  const authDir = authOn ? join(dir, 'auth') : undefined;
+  const storeDir = join(dir, 'nats');
+  let configText = '';
+  if (authDir) {
+    const users = [...new Set(opts.users ?? [defaultUserName()])].filter((u) => !RESERVED.has(u));
+    await ensurePrincipals(
+      authDir,
+      [
+        { name: STACK_PRINCIPALS.coordinator, role: 'coordinator' },
+        { name: STACK_PRINCIPALS.worker, role: 'worker' },
+        { name: STACK_PRINCIPALS.operator, role: 'operator' },
+        ...users.map((name) => ({ name, role: 'user' as const })),
+      ],
+      opts.authCost !== undefined ? { cost: opts.authCost } : {},
+    );
+    // nats-server 2.9.10 joins even an absolute include path to the config file's folder (<storeDir>)
+    configText = `include ${JSON.stringify(relative(storeDir, authPaths(authDir).confPath))}
+`;
+  }
+  let tls: TlsFiles | undefined;
+  if (opts.tls) {
+    const tlsDir = join(dir, 'tls');
+    tls = existingTls(tlsDir) ?? (await initTls(tlsDir, { hosts: opts.tlsHosts ?? [] }));
+  }
+  const security = (principal: string | undefined) => ({
+    ...(authDir && principal ? connectOptionsFor(readCredentialsSync(credsPathFor(authDir, principal))) : {}),
+    ...(tls ? { tls: { caFile: tls.ca } } : {}),
+  });
+
   const metricsPorts = opts.metricsPort !== undefined ? Array.from({ length: nWorkers + 1 }, (_, i) => opts.metricsPort! + i) : await freePorts(nWorkers + 1);
   const launcher = await sessionLauncher(logsDir);
-  const server = await NatsServer.start({ storeDir: join(dir, 'nats'), logFile: join(logsDir, 'nats-server.log'), readyTimeoutMs, ...(launcher ? { bin: launcher } : {}), ...(opts.port !== undefined ? { port: opts.port } : {}) });
+  const server = await NatsServer.start({
+    storeDir,
+    logFile: join(logsDir, 'nats-server.log'),
+    readyTimeoutMs,
+    configText,
+    ...(tls ? { tls: { cert: tls.cert, key: tls.key, ca: tls.ca } } : {}),
+    ...(launcher ? { bin: launcher } : {}),
+    ...(opts.port !== undefined ? { port: opts.port } : {}),
+  });
   const url = server.url;
   const connections: NatsConnection[] = [];
   const children: StackChild[] = [];
   let stopping = false;
 
-  const conn = async () => {
-    const nc = await connect({ servers: url, name: 'ubatch-stack', maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  const connAs = async (principal: string | undefined) => {
+    const nc = await connect({ servers: url, name: `ubatch-stack${principal ? `-${principal}` : ''}`, maxReconnectAttempts: -1, reconnectTimeWait: 250, ...security(principal) });
     connections.push(nc);
     return nc;
+  };
+  // the stack's own checks (API readiness, worker heartbeats) run with the coordinator's rights
+  const conn = () => connAs(authDir ? STACK_PRINCIPALS.coordinator : undefined);
+  const logFile = join(logsDir, 'nats-server.log');
+  const reloads = () => (readFileSafe(logFile).match(/Reloaded server configuration/g) ?? []).length;
+  /** SIGHUP and wait for the server to say it reloaded, plus a moment: 2.9.10 disables JetStream briefly on an auth reload */
+  const reloadServer = async () => {
+    const before = reloads();
+    server.kill('SIGHUP');
+    const deadline = Date.now() + 15_000;
+    while (reloads() <= before) {
+      if (Date.now() > deadline) throw new StackStartError(`nats-server did not reload its configuration within 15 s; log: ${logFile}`, 'nats-server', server.logTail(20));
+      await delay(50);
+    }
+    await delay(500);
+  };
+  let userLock: Promise<unknown> = Promise.resolve();
+  const ensureUsers = (names: string[], role: Role = 'user'): Promise<string[]> => {
+    if (!authDir) return Promise.resolve([]);
+    const run = userLock.then(async () => {
+      const { added } = await ensurePrincipals(authDir, names.map((name) => ({ name, role })));
+      if (added.length > 0) await reloadServer();
+      return added;
+    });
+    userLock = run.catch(() => undefined);
+    return run;
   };
 
   const spawnChild = (name: string, args: string[], metricsPort: number, id?: string): StackChild => {
@@ -176,9 +282,16 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     const fd = openSync(log, 'a');
     let p: ChildProcess;
     try {
-      p = spawn(process.execPath, [cliPath, ...args, '--server', url, '--log-level', logLevel, '--metrics-port', String(metricsPort), '--parent-pid', String(process.pid)], {
+      const principal = name === 'coordinator' ? STACK_PRINCIPALS.coordinator : STACK_PRINCIPALS.worker;
+      const sec = [...(authDir ? ['--creds', credsPathFor(authDir, principal)] : []), ...(tls ? ['--tls-ca', tls.ca] : [])];
+      // the daemons' identity is their creds: the caller's user, creds and CA settings must not leak into them
+      const env: NodeJS.ProcessEnv = { ...process.env, UBATCH_SERVER: url };
+      delete env['UBATCH_USER'];
+      delete env['UBATCH_CREDS'];
+      delete env['UBATCH_TLS_CA'];
+      p = spawn(process.execPath, [cliPath, ...args, '--server', url, ...sec, '--log-level', logLevel, '--metrics-port', String(metricsPort), '--parent-pid', String(process.pid)], {
         stdio: ['ignore', fd, fd],
-        env: { ...process.env, UBATCH_SERVER: url },
+        env,
         // own process group: a terminal's Ctrl-C goes to us only, and we stop children in order
         // (they watch our pid and drain by themselves should we die)
         detached: true,
@@ -222,7 +335,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
 
   try {
     const nc = await conn();
-    const coordinator = spawnChild('coordinator', ['coordinator', '--output-root', outputRoot, ...(opts.coordinatorArgs ?? [])], metricsPorts[0]!);
+    const coordinator = spawnChild('coordinator', ['coordinator', '--output-root', outputRoot, ...(authDir ? ['--operators', STACK_PRINCIPALS.operator] : []), ...(opts.coordinatorArgs ?? [])], metricsPorts[0]!);
     await waitApiReady(nc, coordinator, readyTimeoutMs, failIfExited);
 
     const host = safeHost();
@@ -245,6 +358,8 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
         server: { ...(server.pid !== undefined ? { pid: server.pid } : {}), storeDir: server.storeDir, ...(server.monitorUrl ? { monitorUrl: server.monitorUrl } : {}), log: join(logsDir, 'nats-server.log') },
         coordinator: { ...(coordinator.pid !== undefined ? { pid: coordinator.pid } : {}), metricsUrl: coordinator.metricsUrl, log: coordinator.log },
         workers: workers.map((w) => ({ ...(w.pid !== undefined ? { pid: w.pid } : {}), metricsUrl: w.metricsUrl, log: w.log })),
+        ...(authDir ? { auth: { dir: authDir, operator: STACK_PRINCIPALS.operator } } : {}),
+        ...(tls ? { tls: { ca: tls.ca } } : {}),
       };
       // write-then-rename: a reader never sees half a file
       await writeFile(`${stackFile}.tmp`, `${JSON.stringify(doc, null, 2)}\n`);
@@ -262,8 +377,19 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       coordinator,
       workers,
       ...(stackFile ? { stackFile } : {}),
+      ...(authDir ? { authDir } : {}),
+      ...(tls ? { tls } : {}),
       connect: conn,
-      client: async (user: string) => new UbatchClient(await conn(), { user, timeoutMs: 30_000 }),
+      connectAs: (principal: string) => connAs(authDir ? principal : undefined),
+      client: async (user: string) => {
+        if (authDir) await ensureUsers([user]);
+        return new UbatchClient(await connAs(authDir ? user : undefined), { user, timeoutMs: 30_000 });
+      },
+      credsFor: (principal: string) => {
+        if (!authDir) throw new Error('the stack runs without auth: there are no creds');
+        return credsPathFor(authDir, principal);
+      },
+      ensureUsers,
       logTail: (c, lines = 40) => readTail(c.log, lines),
       stop() {
         stopPromise ??= stopAll().finally(() => resolveStopped());

@@ -9,7 +9,9 @@ import { UbatchApiError, ApiCode } from './errors.js';
 import {
   TERMINAL_STATES,
   type ApiReply,
+  type Charge,
   type JobEvent,
+  type LedgerEntryOf,
   type JobInfo,
   type JobSpec,
   type ListRequest,
@@ -31,6 +33,44 @@ export interface DryRunReply {
   partitions: { order: number; pixel: number; rows?: number }[];
   estimate: { coreHours: number; basis: string };
   credit?: unknown;
+}
+
+/** Everything the ledger knows about one job: its acceptance, its close, every charged attempt (with provenance). */
+export interface ProvenanceReply {
+  jobId: string;
+  job?: LedgerEntryOf<'job.accepted'>;
+  closed?: LedgerEntryOf<'job.closed'>;
+  charges: Charge[];
+}
+
+/** One log artifact of one attempt of a task (command jobs keep stdout and stderr). */
+export interface TaskLog {
+  taskId: string;
+  /** the task's index in the job ('r' for the reduce) */
+  index: string;
+  attempt: number;
+  stream: string;
+  /** object name in ub-artifacts */
+  name: string;
+  /** stored size */
+  bytes: number;
+  /** the text returned (the end of the log when truncated) */
+  text: string;
+  /** true when only the last `text.length` bytes were returned */
+  truncated: boolean;
+}
+
+export interface LogsReply {
+  jobId: string;
+  state: string;
+  kind: string;
+  logs: TaskLog[];
+  /** the job's failures (of the task asked for, when one was) */
+  failures: JobInfo['failures'];
+  /** the byte cap the reply was held to */
+  maxBytes: number;
+  /** why some logs were cut or left out, when any were */
+  note?: string;
 }
 
 export class UbatchClient {
@@ -84,6 +124,15 @@ export class UbatchClient {
   }
   results(jobId: string): Promise<ResultsReply> {
     return this.call(Verb.resultsGet, { jobId });
+  }
+
+  /** provenance of your own job (by id) or of the job of yours that wrote `path` (absolute); operators: any job */
+  provenance(ref: { jobId: string } | { path: string }): Promise<ProvenanceReply> {
+    return this.call(Verb.provenance, ref);
+  }
+  /** stdout/stderr of a job's tasks (all, or one task by index or 'r'), at most `maxBytes` of text in all */
+  logs(jobId: string, o: { task?: string; attempt?: number; stream?: 'stdout' | 'stderr'; maxBytes?: number } = {}): Promise<LogsReply> {
+    return this.call(Verb.logs, { jobId, ...o });
   }
 
   quotaGet(user?: string): Promise<unknown> {

@@ -20,6 +20,10 @@ export const Verb = {
   quotaSet: 'quota.set',
   sharesSet: 'shares.set',
   report: 'report',
+  /** the provenance chain of one of the caller's jobs, or of the job that wrote an output path (operators: any) */
+  provenance: 'provenance',
+  /** a task's stdout/stderr artifacts (command jobs), size-capped (operators: any job) */
+  logs: 'logs',
 } as const;
 export type Verb = (typeof Verb)[keyof typeof Verb];
 

@@ -3,7 +3,11 @@
  * a nats-server config fragment with per-role subject permissions (ops/auth.ts).
  *
  *   ubatch auth init --dir .ubatch/auth --users alice,bob --operators ops --workers 2 [--coordinator coordinator] [--cost 11] [--force]
- *   ubatch auth add-user carol [--role user|operator|worker|coordinator] --dir .ubatch/auth
+ *   ubatch auth add-user carol [--role user|operator|worker|coordinator] --dir .ubatch/auth [--no-reload]
+ *   ubatch auth tls-init [--dir .ubatch/tls] [--hosts nats1.example.org,10.0.0.5] [--days 825] [--force]
+ *
+ * add-user reloads the local stack's nats-server (SIGHUP) when `ubatch up` runs here with that auth folder.
+ * tls-init makes a private CA and a server certificate with the openssl CLI.
  *
  * Neither command talks to NATS; they write files. The server picks the config up
  * through `include <path relative to the server config's folder>` and a start or a
@@ -11,11 +15,11 @@
  */
 import { dirname, join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { addUser, BCRYPT_DEFAULT_COST, BCRYPT_MAX_COST, BCRYPT_MIN_COST, inboxPrefixFor, initAuth, isRole, Roles, type AuthFiles } from '../auth.js';
-import { parseIntOption, parseListOption } from '../config.js';
+import { addUser, authPaths, BCRYPT_DEFAULT_COST, BCRYPT_MAX_COST, BCRYPT_MIN_COST, inboxPrefixFor, initAuth, initTls, isRole, Roles, type AuthFiles } from '../auth.js';
+import { DEFAULT_STACK_DIR, parseIntOption, parseListOption, readStackFile } from '../config.js';
 import { CliUsageError } from '../errors.js';
 import { renderTable } from '../format.js';
-import { out, outJson, type Runtime } from './runtime.js';
+import { note, out, outJson, type Runtime } from './runtime.js';
 
 const DEFAULT_DIR = '.ubatch/auth';
 
@@ -44,7 +48,7 @@ function howToUse(files: AuthFiles, serverConfig: string | undefined, cwd: strin
   ].join('\n');
 }
 
-function report(rt: Runtime, files: AuthFiles, flags: { json?: boolean; serverConfig?: string }, headline: string): void {
+function report(rt: Runtime, files: AuthFiles, flags: { json?: boolean; serverConfig?: string }, headline: string, applied = false): void {
   const serverConfig = flags.serverConfig !== undefined ? resolve(rt.cwd, flags.serverConfig) : undefined;
   if (flags.json) {
     outJson(rt, {
@@ -60,7 +64,7 @@ function report(rt: Runtime, files: AuthFiles, flags: { json?: boolean; serverCo
   out(rt, `  config fragment: ${files.confPath}`);
   out(rt, `  principals:      ${files.principalsPath}`);
   out(rt, renderTable(['principal', 'role', 'credentials'], files.written.map((w) => [w.name, w.role, w.credsPath])));
-  out(rt, howToUse(files, serverConfig, rt.cwd));
+  if (!applied) out(rt, howToUse(files, serverConfig, rt.cwd));
 }
 
 export function registerAuthCommands(program: Command, rt: Runtime): void {
@@ -98,10 +102,49 @@ export function registerAuthCommands(program: Command, rt: Runtime): void {
     .option('--role <role>', `one of ${Roles.join(', ')}`, 'user')
     .option('--dir <dir>', 'the auth folder made by auth init', DEFAULT_DIR)
     .option('--server-config <file>', 'the nats-server config that includes auth.conf (to print the right include line)')
+    .option('--no-reload', "do not reload the local stack's nats-server (ubatch up running here with this auth folder)")
     .option('--json', 'print JSON')
-    .action(async (name: string, flags: { role: string; dir: string; serverConfig?: string; json?: boolean }) => {
+    .action(async (name: string, flags: { role: string; dir: string; serverConfig?: string; reload: boolean; json?: boolean }) => {
       if (!isRole(flags.role)) throw new CliUsageError(`--role must be one of ${Roles.join(', ')}, got ${JSON.stringify(flags.role)}`, '--role');
       const files = await addUser(resolve(rt.cwd, flags.dir), name, flags.role);
-      report(rt, files, flags, `added ${flags.role} ${name} to ${files.dir}`);
+      // the local stack (ubatch up here) serves this auth folder: reload it so the new principal can connect
+      const stack = readStackFile(join(rt.cwd, DEFAULT_STACK_DIR));
+      let reloaded: number | undefined;
+      if (flags.reload && stack?.auth && authPaths(stack.auth.dir).dir === files.dir && stack.server.pid !== undefined) {
+        try {
+          process.kill(stack.server.pid, 'SIGHUP');
+          reloaded = stack.server.pid;
+        } catch (err) {
+          note(rt, `ubatch: could not reload the local nats-server (pid ${stack.server.pid}): ${(err as Error).message}; run: nats-server --signal reload=${stack.server.pid}`);
+        }
+      }
+      report(rt, files, flags, `added ${flags.role} ${name} to ${files.dir}${reloaded !== undefined ? `; reloaded the local stack's nats-server (pid ${reloaded}): ${name} can connect in a moment` : ''}`, reloaded !== undefined);
+    });
+  auth
+    .command('tls-init')
+    .description('make a private CA and a TLS server certificate for nats-server (openssl), and a tls {} config fragment')
+    .option('--dir <dir>', 'where the files go', '.ubatch/tls')
+    .option('--hosts <names>', 'host names / IPs the servers are reached by, comma-separated (localhost and 127.0.0.1 are always in)', '')
+    .option('--days <n>', 'validity of the certificates', '825')
+    .option('--force', 'replace an existing CA (every client then needs the new ca.pem)')
+    .option('--json', 'print JSON')
+    .action(async (flags: { dir: string; hosts: string; days: string; force?: boolean; json?: boolean }) => {
+      const files = await initTls(resolve(rt.cwd, flags.dir), { hosts: parseListOption(flags.hosts), days: parseIntOption(flags.days, '--days', 1, 36_500), force: flags.force === true });
+      if (flags.json) return outJson(rt, files);
+      out(rt, `made a private CA and a server certificate in ${files.dir}`);
+      out(rt, renderTable(['file', 'what', 'who holds it'], [
+        [files.ca, 'CA certificate', 'every client and daemon host (--tls-ca / UBATCH_TLS_CA)'],
+        [files.caKey, 'CA private key (0600)', 'nobody online: keep it offline, it only issues certificates'],
+        [files.cert, 'server certificate', 'each nats-server host'],
+        [files.key, 'server private key (0600)', 'each nats-server host only'],
+        [files.conf, 'tls { cert_file, key_file, ca_file }', 'paste into (or include from) the nats-server config'],
+      ]));
+      out(rt, [
+        '',
+        'Then: add the tls block to every nats-server config and restart it; clients and daemons connect with',
+        `  ubatch --tls-ca ${files.ca} ...   (or export UBATCH_TLS_CA=${files.ca})`,
+        'Plain (non-TLS) clients are refused, and a client that does not trust this CA fails verification.',
+        'On one machine `ubatch up --tls` does all of this for you (files in .ubatch/tls/).',
+      ].join('\n'));
     });
 }

@@ -141,6 +141,8 @@ export interface DemoOptions {
   slots: number;
   steps?: string[];
   seed: number;
+  /** nats-server authentication (the demo's user, the daemons and the operator each with their own creds) @default true */
+  auth?: boolean;
 }
 
 export async function runDemo(rt: Runtime, user: string, o: DemoOptions): Promise<boolean> {
@@ -164,8 +166,9 @@ export async function runDemo(rt: Runtime, user: string, o: DemoOptions): Promis
   try {
     out(rt, `ubatch demo in ${base}`);
     const ts = performance.now();
-    stack = await startLocalStack({ dir: join(base, 'stack'), workers: o.workers, slots: o.slots, logLevel: 'info' });
+    stack = await startLocalStack({ dir: join(base, 'stack'), workers: o.workers, slots: o.slots, logLevel: 'info', auth: o.auth !== false, users: [user] });
     out(rt, `stack up in ${formatDuration((performance.now() - ts) / 1000)}: ${stack.url}, ${o.workers} workers x ${o.slots} slots (logs in ${join(stack.dir, 'logs')})`);
+    out(rt, stack.authDir ? `authentication on: jobs run as ${user} with its own creds (${join(stack.authDir, 'creds')}); the ledger is read as the operator` : 'authentication off (--no-auth)');
 
     const catalog = join(base, 'data', 'object');
     const tg = performance.now();
@@ -237,7 +240,8 @@ export async function runDemo(rt: Runtime, user: string, o: DemoOptions): Promis
     }
 
     out(rt, '\n== ledger summary (a replay of UB_LEDGER)');
-    out(rt, renderLedgerSummary(summarizeLedger(await readLedger(client.nc))));
+    // users may not read UB_LEDGER under auth: the summary is an operator's view
+    out(rt, renderLedgerSummary(summarizeLedger(await readLedger(await stack.connectAs('operator')))));
   } finally {
     removeSignals();
     conn.closeSync();
@@ -264,8 +268,9 @@ export function registerDemoCommand(program: Command, rt: Runtime): void {
     .option('-w, --workers <n>', 'worker processes', '2')
     .option('--slots <n>', 'task slots per worker', '1')
     .option('--seed <n>', 'catalog generator seed', '1')
+    .option('--no-auth', 'run the demo stack without NATS authentication')
     .option('--steps <ids>', `comma-separated subset of the steps (${[...DEMO_STEPS.map((s) => s.id), 'science', 'images'].join(', ')})`)
-    .action(async (flags: { rows: string; keep?: boolean; dir?: string; workers: string; slots: string; seed: string; steps?: string }, cmd: Command) => {
+    .action(async (flags: { rows: string; keep?: boolean; dir?: string; workers: string; slots: string; seed: string; steps?: string; auth: boolean }, cmd: Command) => {
       const cfg = configOf(rt, cmd);
       const ok = await runDemo(rt, cfg.user, {
         rows: parseIntOption(flags.rows, '--rows', 100, 1_000_000_000),
@@ -274,6 +279,7 @@ export function registerDemoCommand(program: Command, rt: Runtime): void {
         workers: parseIntOption(flags.workers, '--workers', 1, 64),
         slots: parseIntOption(flags.slots, '--slots', 1, 64),
         seed: parseIntOption(flags.seed, '--seed', 0, 2 ** 31 - 1),
+        auth: flags.auth,
         ...(flags.steps !== undefined ? { steps: parseListOption(flags.steps) } : {}),
       });
       rt.exitCode = ok ? 0 : 1;

@@ -2,13 +2,12 @@
  * Commands about existing jobs: status, watch, cancel, results, logs.
  */
 import type { Command } from 'commander';
-import { Objm } from '@nats-io/obj';
-import { ObjectStores, type JobInfo, type ResultsReply } from '../../protocol/index.js';
+import type { JobInfo, ResultsReply } from '../../protocol/index.js';
 import { parseIntOption } from '../config.js';
 import { CliUsageError, exitCodeForState, NotFoundError } from '../errors.js';
 import { formatAge, formatBytes, formatCount, formatDuration, renderKeyValues, renderTable } from '../format.js';
 import { displayPath } from './submit.js';
-import { configOf, finalLine, isTerminal, out, outJson, watchJob, withClient, type Runtime } from './runtime.js';
+import { configOf, finalLine, isTerminal, note, out, outJson, watchJob, withClient, type Runtime } from './runtime.js';
 
 function jobInfoPairs(info: JobInfo): [string, string | number | undefined][] {
   const secs = (Date.parse(info.closedAt ?? info.updatedAt) - Date.parse(info.createdAt)) / 1000;
@@ -25,26 +24,6 @@ function jobInfoPairs(info: JobInfo): [string, string | number | undefined][] {
     ['usage', `${info.usage.cpuSeconds.toFixed(1)} cpu-s, ${info.usage.wallSeconds.toFixed(1)} wall-s${info.usage.gpuSeconds > 0 ? `, ${info.usage.gpuSeconds.toFixed(1)} gpu-s` : ''}`],
     ...(info.error ? ([['error', info.error]] as [string, string][]) : []),
   ];
-}
-
-interface LogEntry {
-  taskId: string;
-  index: string;
-  attempt: number;
-  stream: string;
-  bytes: number;
-  name: string;
-  text?: string;
-}
-
-const STREAM_ORDER: Record<string, number> = { stdout: 0, stderr: 1 };
-
-export function parseLogName(name: string, jobId: string): Omit<LogEntry, 'bytes' | 'name'> | undefined {
-  const m = /^logs\/([^/]+)\/([^/]+)\/(\d+)\/([^/]+)$/.exec(name);
-  if (!m || m[1] !== jobId) return undefined;
-  const taskId = m[2]!;
-  const index = taskId.startsWith(`${jobId}.`) ? taskId.slice(jobId.length + 1) : taskId;
-  return { taskId, index, attempt: Number(m[3]), stream: m[4]! };
 }
 
 export function registerJobCommands(program: Command, rt: Runtime): void {
@@ -131,52 +110,38 @@ export function registerJobCommands(program: Command, rt: Runtime): void {
 
   program
     .command('logs')
-    .description("a command job's stdout/stderr (kept in the object store ub-artifacts) and the job's failures")
+    .description("a command job's stdout/stderr (kept in the object store ub-artifacts, read by the service for you) and the job's failures")
     .argument('<jobId>')
+    .argument('[task]', 'only this task (its index, or r for the reduce); same as --task')
     .option('--task <n>', 'only this task (its index, or r for the reduce)')
     .option('--attempt <n>', 'only this attempt')
     .option('--stream <name>', 'stdout or stderr (default both)')
+    .option('--max-bytes <n>', `most bytes of log text in the reply (the end of each log is kept), up to ${768 * 1024}`, String(256 * 1024))
     .option('--json', 'print one JSON document')
-    .action(async (jobId: string, flags: { task?: string; attempt?: string; stream?: string; json?: boolean }, cmd: Command) => {
+    .action(async (jobId: string, taskArg: string | undefined, flags: { task?: string; attempt?: string; stream?: string; maxBytes: string; json?: boolean }, cmd: Command) => {
       const cfg = configOf(rt, cmd);
       if (flags.stream !== undefined && flags.stream !== 'stdout' && flags.stream !== 'stderr') throw new CliUsageError(`--stream must be stdout or stderr, got ${JSON.stringify(flags.stream)}`, '--stream');
-      const attempt = flags.attempt !== undefined ? parseIntOption(flags.attempt, '--attempt', 1) : undefined;
-      await withClient(cfg, async (client, nc) => {
-        const info = await client.get(jobId); // not_found (exit 4) for someone else's or an unknown job
-        const results = await client.results(jobId);
-        const store = await new Objm(nc).open(ObjectStores.artifacts);
-        const entries: LogEntry[] = [];
-        for (const o of await store.list()) {
-          if (o.deleted) continue;
-          const p = parseLogName(o.name, jobId);
-          if (!p) continue;
-          if (flags.task !== undefined && p.index !== flags.task) continue;
-          if (attempt !== undefined && p.attempt !== attempt) continue;
-          if (flags.stream !== undefined && p.stream !== flags.stream) continue;
-          entries.push({ ...p, bytes: o.size, name: o.name });
+      if (taskArg !== undefined && flags.task !== undefined && taskArg !== flags.task) throw new CliUsageError(`task ${taskArg} and --task ${flags.task} disagree`, '--task');
+      const task = taskArg ?? flags.task;
+      if (task !== undefined && !/^(\d+|r)$/.test(task)) throw new CliUsageError(`the task must be a task index or r (the reduce), got ${JSON.stringify(task)}`, '--task');
+      const attempt = flags.attempt !== undefined ? parseIntOption(flags.attempt, '--attempt', 1, 1000) : undefined;
+      const maxBytes = parseIntOption(flags.maxBytes, '--max-bytes', 0, 768 * 1024);
+      await withClient(cfg, async (client) => {
+        // not_found (exit 4) for someone else's or an unknown job: the service checks the owner
+        const r = await client.logs(jobId, { ...(task !== undefined ? { task } : {}), ...(attempt !== undefined ? { attempt } : {}), ...(flags.stream ? { stream: flags.stream as 'stdout' | 'stderr' } : {}), maxBytes });
+        if (task !== undefined && r.logs.length === 0 && r.failures.length === 0) {
+          throw new NotFoundError(`no logs or failures for task ${task} of job ${jobId}`, `${jobId}.${task}`);
         }
-        entries.sort((a, b) => {
-          const ia = a.index === 'r' ? Infinity : Number(a.index);
-          const ib = b.index === 'r' ? Infinity : Number(b.index);
-          return ia - ib || a.attempt - b.attempt || (STREAM_ORDER[a.stream] ?? 9) - (STREAM_ORDER[b.stream] ?? 9);
-        });
-        for (const e of entries) {
-          const data = await store.getBlob(e.name);
-          e.text = data ? Buffer.from(data).toString('utf8') : '';
-        }
-        const failures = results.failures.filter((f) => flags.task === undefined || String(f.index === -1 ? 'r' : f.index) === flags.task);
-        if (flags.task !== undefined && entries.length === 0 && failures.length === 0) {
-          throw new NotFoundError(`no logs or failures for task ${flags.task} of job ${jobId}`, `${jobId}.${flags.task}`);
-        }
-        if (flags.json) return outJson(rt, { jobId, state: info.state, logs: entries, failures });
-        if (entries.length === 0) out(rt, `no command logs for job ${jobId} (${info.kind}${info.kind === 'command' ? '' : ': only command jobs keep logs'})`);
-        for (const e of entries) {
-          out(rt, `==> task ${e.index} attempt ${e.attempt} ${e.stream} (${formatBytes(e.bytes)}) <==`);
+        if (flags.json) return outJson(rt, r);
+        if (r.logs.length === 0) out(rt, `no command logs for job ${jobId} (${r.kind}${r.kind === 'command' ? '' : ': only command jobs keep logs'})`);
+        for (const e of r.logs) {
+          out(rt, `==> task ${e.index} attempt ${e.attempt} ${e.stream} (${formatBytes(e.bytes)}${e.truncated ? `, last ${formatBytes(Buffer.byteLength(e.text))} shown` : ''}) <==`);
           if (e.text) out(rt, e.text);
         }
-        if (failures.length > 0) {
-          out(rt, `==> failures (${failures.length}) <==`);
-          for (const f of failures) out(rt, `task ${f.index} attempt ${f.attempt} ${f.error.code}${f.error.where ? ` [${f.error.where}]` : ''}: ${f.error.message}`);
+        if (r.note) note(rt, `ubatch: ${r.note}`);
+        if (r.failures.length > 0) {
+          out(rt, `==> failures (${r.failures.length}) <==`);
+          for (const f of r.failures) out(rt, `task ${f.index} attempt ${f.attempt} ${f.error.code}${f.error.where ? ` [${f.error.where}]` : ''}: ${f.error.message}`);
         }
       });
     });

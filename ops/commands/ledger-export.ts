@@ -8,7 +8,7 @@ import { Option, type Command } from 'commander';
 import { exportLedger, replayLedger, type LedgerExportFormat } from '../../ledger/index.js';
 import { formatBytes, formatCount } from '../format.js';
 import { parseTimeOption } from './report.js';
-import { configOf, connectNats, note, out, outJson, type Runtime } from './runtime.js';
+import { configOf, connectLedgerReader, note, out, outJson, type Runtime } from './runtime.js';
 
 /** The `ledger` command group: the one already registered (ledger summary), else a new one. */
 export function ledgerCommandOf(program: Command): Command {
@@ -45,7 +45,7 @@ Example:
       const from = flags.from !== undefined ? parseTimeOption(flags.from, '--from', now) : undefined;
       const to = flags.to !== undefined ? parseTimeOption(flags.to, '--to', now) : undefined;
       const file = resolve(rt.cwd, flags.out);
-      const nc = await connectNats(cfg);
+      const nc = await connectLedgerReader(cfg);
       try {
         let lastNote = 0;
         const result = await exportLedger(

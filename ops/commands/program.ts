@@ -49,7 +49,10 @@ Exit codes:
   6  ledger verify: the ledger or the accountant journal is not intact
 
 Server: --server, else $UBATCH_SERVER, else .ubatch/stack.json in this directory (written by ubatch up), else nats://127.0.0.1:4222.
-User:   --user, else $UBATCH_USER, else your OS user name.`;
+User:   --user, else $UBATCH_USER, else the user of the creds file, else your OS user name.
+Creds:  --creds, else $UBATCH_CREDS, else --as-operator (the local stack's operator), else <stack dir>/auth/creds/<user>.json
+        when talking to the local stack (ubatch up runs it with authentication on). The creds' user must be the user.
+TLS:    --tls-ca, else $UBATCH_TLS_CA, else the local stack's CA when it runs with --tls.`;
 
 export function buildProgram(rt: Runtime): Command {
   const program = new Command('ubatch');
@@ -58,6 +61,9 @@ export function buildProgram(rt: Runtime): Command {
     .version(packageVersion(), '-V, --version')
     .option('-s, --server <url>', 'NATS server URL(s), comma-separated')
     .option('-u, --user <name>', 'the user requests are made as')
+    .option('--creds <file>', 'NATS credentials file from `ubatch auth` (else $UBATCH_CREDS, else the local stack\'s creds for the user)')
+    .option('--as-operator', "use the local stack's operator credentials (quota set, shares set, reports for everyone, ledger commands)")
+    .option('--tls-ca <file>', 'CA certificate (PEM) that signed the server\'s TLS certificate (else $UBATCH_TLS_CA, else the local stack\'s)')
     .addOption(new Option('--log-level <level>', 'log level of this process').choices([...LOG_LEVELS]))
     .exitOverride()
     .configureOutput({

@@ -1,6 +1,9 @@
 /**
  * `ubatch provenance` and `ubatch ledger summary`: replays of the ledger
- * (UB_LEDGER). Provenance prints the chain job → output file ← task attempt
+ * (UB_LEDGER). Provenance asks the API (verb `provenance`: the coordinator
+ * replays the caller's own ledger entries, since users have no JetStream access
+ * under auth; operators may ask about any job); `ledger summary` reads UB_LEDGER
+ * directly and needs operator credentials (--as-operator). Provenance prints the chain job → output file ← task attempt
  * (worker, code version, params, times) ← its inputs, following inputs that
  * were themselves outputs of the job (a reduce's partials) back to the map
  * attempts that wrote them.
@@ -8,11 +11,10 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { findProvenance, readLedger, summarizeLedger, type LedgerSummary, type ProvenanceChain, type UsageTotals } from '../../ledger/index.js';
+import { readLedger, summarizeLedger, type LedgerSummary, type ProvenanceChain, type UsageTotals } from '../../ledger/index.js';
 import type { Charge, FileRecord } from '../../protocol/index.js';
-import { NotFoundError } from '../errors.js';
 import { formatBytes, formatCount, formatDuration, renderKeyValues, renderTable } from '../format.js';
-import { configOf, connectNats, out, outJson, type Runtime } from './runtime.js';
+import { configOf, connectLedgerReader, out, outJson, withClient, type Runtime } from './runtime.js';
 
 export interface AttemptView {
   taskId: string;
@@ -180,13 +182,12 @@ export function registerLedgerCommands(program: Command, rt: Runtime): void {
     .action(async (ref: string, flags: { json?: boolean; maxInputs: string }, cmd: Command) => {
       const cfg = configOf(rt, cmd);
       const maxInputs = Math.max(1, Number.parseInt(flags.maxInputs, 10) || 10);
-      const nc = await connectNats(cfg);
-      try {
-        const records = await readLedger(nc);
+      await withClient(cfg, async (client) => {
         const asJob = looksLikeJobId(ref, rt.cwd);
         const outputPath = asJob ? undefined : resolve(rt.cwd, ref);
-        const chain = findProvenance(records, asJob ? { jobId: ref } : { outputPath: outputPath! });
-        if (!chain) throw new NotFoundError(asJob ? `the ledger has no job ${ref}` : `no job in the ledger wrote ${outputPath}`, ref);
+        // not_found (exit 4) for an unknown job, someone else's job, or a path no job of yours wrote
+        const reply = await client.provenance(asJob ? { jobId: ref } : { path: outputPath! });
+        const chain: ProvenanceChain = { ...(reply.job ? { job: reply.job } : {}), ...(reply.closed ? { closed: reply.closed } : {}), charges: reply.charges };
         const report = buildProvenanceReport(chain, outputPath);
         if (flags.json) return outJson(rt, report);
         const j = report.job;
@@ -203,19 +204,17 @@ export function registerLedgerCommands(program: Command, rt: Runtime): void {
           out(rt, `attempts not accepted (${notOk.length}):`);
           out(rt, renderTable(['task', 'attempt', 'outcome', 'worker', 'started', 'wall-s'], notOk.map((a) => [a.taskId, a.attempt, a.outcome, a.worker.id, a.startedAt, a.usage.wallSeconds.toFixed(2)])));
         }
-      } finally {
-        await nc.close().catch(() => undefined);
-      }
+      }, 120_000);
     });
 
   const ledger = program.command('ledger').description('the accounting and provenance ledger (UB_LEDGER)');
   ledger
     .command('summary')
-    .description('entries by kind, jobs, charges, and usage totals by tenant (a replay of the whole ledger)')
+    .description('entries by kind, jobs, charges, and usage totals by tenant (a replay of the whole ledger; operators: --as-operator)')
     .option('--json', 'print one JSON document')
     .action(async (flags: { json?: boolean }, cmd: Command) => {
       const cfg = configOf(rt, cmd);
-      const nc = await connectNats(cfg);
+      const nc = await connectLedgerReader(cfg);
       try {
         const s = summarizeLedger(await readLedger(nc));
         if (flags.json) return outJson(rt, s);

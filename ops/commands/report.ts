@@ -19,7 +19,8 @@ import { buildReport, readLedger, reportToCsv, reportToHtml, type Report, type R
 import type { GlobalOptions } from '../config.js';
 import { CliUsageError } from '../errors.js';
 import { formatBytes, formatCount, renderKeyValues, renderTable } from '../format.js';
-import { configOf, connectNats, note, out, outJson, type Runtime } from './runtime.js';
+import { ApiCode, UbatchApiError } from '../../protocol/index.js';
+import { configOf, connectLedgerReader, note, out, outJson, withClient, type Runtime } from './runtime.js';
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
 
@@ -179,6 +180,7 @@ export interface ReportFlags {
   capacityCoreHours?: string;
   topJobs: string;
   quotaPeriod: string;
+  forUser?: string;
 }
 
 /** Command-line flags → buildReport options. Pure apart from the clock; throws CliUsageError. */
@@ -214,7 +216,8 @@ export function registerReportCommand(program: Command, rt: Runtime): void {
     .command('report')
     .description('fair-share accounting report (a replay of the ledger): usage, tasks, jobs, quotas, shares, decayed usage and Fair Tree factor per group and user')
     .option('--group <group>', "only this group's users")
-    .option('--all', 'every group and user (the default; the global --user <name> limits the report to one user)')
+    .option('--all', 'every group and user (the default; --for-user <name> limits the report to one user)')
+    .option('--for-user <name>', 'only this user (operators; users always get their own report)')
     .option('--from <time>', 'start of the window: ISO date/time, or a duration before now (30d)')
     .option('--to <time>', 'end of the window (exclusive): ISO date/time, "now", or a duration before now')
     .addOption(new Option('--format <format>', 'output format').choices(['table', 'csv', 'json', 'html']).default('table'))
@@ -237,28 +240,46 @@ usage on every report.
 Examples:
   ubatch report --from 2025-03-01 --to 2025-04-01 --capacity-cores 2000
   ubatch report --group desc --format html --out desc-march.html
-  ubatch report --user alice --json`,
+  ubatch report --for-user alice --json --as-operator
+
+Under authentication a user's report comes from the service (verb report: your own usage only,
+with the service's half-life and capacity); everyone's report reads UB_LEDGER and needs operator
+credentials (--as-operator on the local stack, or --creds <operator creds>).`,
     )
     .action(async (flags: ReportFlags, cmd: Command) => {
       const cfg = configOf(rt, cmd);
-      const user = cmd.optsWithGlobals<GlobalOptions>().user;
+      // the global --user names the report's user only without creds (with creds it must be the creds' user)
+      const user = flags.forUser ?? (cfg.creds ? undefined : cmd.optsWithGlobals<GlobalOptions>().user);
       const format = flags.json ? 'json' : flags.format;
       const opts = reportOptionsFromFlags(flags, user, Date.now());
-      const nc = await connectNats(cfg);
       let report: Report;
-      try {
-        const records = await readLedger(nc, { onInvalid: (seq, subject, reason) => note(rt, `ubatch: ledger entry ${seq} (${subject}) skipped: ${reason}`) });
-        if (opts.capacityCores === undefined && opts.capacityCoreSeconds === undefined) {
-          // no capacity given: the registered worker slots over the window, as recorded by the coordinator
-          const { Kvm } = await import('@nats-io/kv');
-          const { capacityCoreSeconds } = await import('../../coordinator/index.js');
-          const shares = await new Kvm(nc).open('ub-shares');
-          const cap = await capacityCoreSeconds(shares, opts.from ?? records[0]?.time ?? Date.now(), opts.to ?? Date.now()).catch(() => 0);
-          if (cap > 0) opts.capacityCoreSeconds = cap;
+      if (cfg.creds?.role === 'user') {
+        // a user may not read the ledger: the service replays it and answers with the user's own report
+        if (user !== undefined && user !== cfg.user) throw new UbatchApiError(ApiCode.Forbidden, `only operators may read another user's accounting (you are ${cfg.user}); operators: --as-operator`);
+        report = await withClient(
+          cfg,
+          async (client) => (await client.report({ ...(opts.group ? { group: opts.group } : {}), ...(opts.from !== undefined ? { from: opts.from } : {}), ...(opts.to !== undefined ? { to: opts.to } : {}) })) as Report,
+          120_000,
+        );
+        report = rankReport(report);
+      } else {
+        const nc = await connectLedgerReader(cfg);
+        try {
+          const records = await readLedger(nc, { onInvalid: (seq, subject, reason) => note(rt, `ubatch: ledger entry ${seq} (${subject}) skipped: ${reason}`) });
+          if (opts.capacityCores === undefined && opts.capacityCoreSeconds === undefined) {
+            // no capacity given: the registered worker slots over the window, as recorded by the coordinator
+            const { Kvm } = await import('@nats-io/kv');
+            const { capacityCoreSeconds } = await import('../../coordinator/index.js');
+            const cap = await new Kvm(nc)
+              .open('ub-shares')
+              .then((shares) => capacityCoreSeconds(shares, opts.from ?? records[0]?.time ?? Date.now(), opts.to ?? Date.now()))
+              .catch(() => 0);
+            if (cap > 0) opts.capacityCoreSeconds = cap;
+          }
+          report = rankReport(buildReport(records, opts));
+        } finally {
+          await nc.close().catch(() => undefined);
         }
-        report = rankReport(buildReport(records, opts));
-      } finally {
-        await nc.close().catch(() => undefined);
       }
       const text = format === 'json' ? undefined : format === 'csv' ? reportToCsv(report) : format === 'html' ? reportToHtml(report) : `${reportToTable(report)}\n`;
       if (flags.out !== undefined) {

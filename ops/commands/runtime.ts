@@ -4,8 +4,9 @@
  * watching with a progress display, and signal handling.
  */
 import type { Command } from 'commander';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { TERMINAL_STATES, UbatchClient, type JobEvent, type JobInfo } from '../../protocol/index.js';
+import { connect, type NatsConnection, type NodeConnectionOptions } from '@nats-io/transport-node';
+import { connectOptionsFor } from '../auth.js';
+import { ApiCode, TERMINAL_STATES, UbatchApiError, UbatchClient, type JobEvent, type JobInfo } from '../../protocol/index.js';
 import { resolveCliConfig, type CliConfig, type GlobalOptions } from '../config.js';
 import { ServiceUnreachableError } from '../errors.js';
 import { createProgress, formatCount, formatDuration, jsonDocument, type Io } from '../format.js';
@@ -39,8 +40,16 @@ export interface ConnectOptions {
   forever?: boolean;
 }
 
+/** The nats.js options that authenticate (user, password, own inbox prefix) and verify TLS, from a resolved config. */
+export function securityOptions(cfg: Pick<CliConfig, 'creds' | 'tlsCa'>): Partial<NodeConnectionOptions> {
+  return {
+    ...(cfg.creds ? connectOptionsFor(cfg.creds) : {}),
+    ...(cfg.tlsCa !== undefined ? { tls: { caFile: cfg.tlsCa } } : {}),
+  };
+}
+
 /** Connects to the configured NATS server(s); ServiceUnreachableError (exit 3) when that fails. */
-export async function connectNats(cfg: Pick<CliConfig, 'server' | 'serverSource'>, o: ConnectOptions = {}): Promise<NatsConnection> {
+export async function connectNats(cfg: Pick<CliConfig, 'server' | 'serverSource' | 'creds' | 'credsSource' | 'tlsCa'>, o: ConnectOptions = {}): Promise<NatsConnection> {
   const servers = cfg.server.split(',').map((s) => s.trim());
   try {
     return await connect({
@@ -49,8 +58,20 @@ export async function connectNats(cfg: Pick<CliConfig, 'server' | 'serverSource'
       timeout: 5000,
       maxReconnectAttempts: o.forever ? -1 : 20,
       reconnectTimeWait: o.forever ? 250 : 1000,
+      ...securityOptions(cfg),
     });
   } catch (err) {
+    const msg = (err as Error)?.message ?? '';
+    if (/authorization violation|authentication/i.test(msg)) {
+      const why = cfg.creds
+        ? `the server refused the credentials of ${cfg.creds.user} in ${cfg.creds.file}${cfg.credsSource === 'stack' ? ' (from the local stack)' : ''}: they are stale or belong to another server (an operator re-issues them with ubatch auth add-user, then reloads the server)`
+        : 'the server requires authentication: pass --creds <file> (or set UBATCH_CREDS) with the creds file an operator gave you';
+      throw new ServiceUnreachableError(`cannot connect to NATS at ${cfg.server}: ${why}`, cfg.server, { cause: err });
+    }
+    if (/certificate|self[- ]signed|tls|ssl/i.test(msg)) {
+      const why = cfg.tlsCa !== undefined ? `TLS verification with the CA in ${cfg.tlsCa} failed` : 'the server requires TLS: pass the CA certificate that signed its certificate with --tls-ca <ca.pem> (or UBATCH_TLS_CA)';
+      throw new ServiceUnreachableError(`cannot connect to NATS at ${cfg.server}: ${why}: ${msg}`, cfg.server, { cause: err });
+    }
     const hint =
       cfg.serverSource === 'default'
         ? "start a local stack with 'ubatch up', or point at a server with --server / UBATCH_SERVER"
@@ -59,6 +80,21 @@ export async function connectNats(cfg: Pick<CliConfig, 'server' | 'serverSource'
           : 'check the URL and that the server is running';
     throw new ServiceUnreachableError(`cannot reach NATS at ${cfg.server} (from ${cfg.serverSource === 'flag' ? '--server' : cfg.serverSource === 'env' ? 'UBATCH_SERVER' : cfg.serverSource === 'stack' ? '.ubatch/stack.json' : 'the default'}): ${(err as Error).message}; ${hint}`, cfg.server, { cause: err });
   }
+}
+
+/**
+ * A connection that may read UB_LEDGER directly (ledger summary/export, report for everyone):
+ * under auth only operators may, so a user's connection is refused up front with the fix.
+ */
+export async function connectLedgerReader(cfg: CliConfig): Promise<NatsConnection> {
+  const nc = await connectNats(cfg);
+  if (!cfg.creds || cfg.creds.role === 'operator' || cfg.creds.role === 'coordinator') return nc;
+  await nc.close().catch(() => undefined);
+  throw new UbatchApiError(
+    ApiCode.Forbidden,
+    `reading the ledger (UB_LEDGER) needs operator credentials, and ${cfg.creds.user}'s creds (${cfg.creds.file}) are a ${cfg.creds.role}'s: ` +
+      `run it with --as-operator (the local stack's operator) or --creds <operator creds file>; users see their own accounting with 'ubatch report' and their jobs' provenance with 'ubatch provenance'`,
+  );
 }
 
 /** Runs `fn` with an API client, closing the connection afterwards. */

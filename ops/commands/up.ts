@@ -6,7 +6,7 @@
 import net from 'node:net';
 import { join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { parseIntOption, readStackFile, STACK_FILE_NAME } from '../config.js';
+import { parseIntOption, parseListOption, readStackFile, STACK_FILE_NAME } from '../config.js';
 import { StackStartError } from '../errors.js';
 import { renderTable } from '../format.js';
 import { startLocalStack, type LocalStack } from '../stack.js';
@@ -32,7 +32,19 @@ export function registerUpCommand(program: Command, rt: Runtime): void {
     .option('--dir <dir>', 'state directory (JetStream store, outputs, logs, stack.json)', '.ubatch')
     .option('--port <port>', `NATS client port (default ${PREFERRED_PORT} when free, else any free port)`)
     .option('--metrics-port <port>', "coordinator's /metrics port; worker i gets port + i (default: free ports)")
-    .action(async (flags: { workers: string; slots?: string; dir: string; port?: string; metricsPort?: string }, cmd: Command) => {
+    .option('--no-auth', 'run nats-server without authentication (anyone who reaches the port may act as anyone)')
+    .option('--users <names>', 'users (besides you) to give credentials in <dir>/auth/creds/, comma-separated')
+    .option('--tls', 'require TLS on the client port (a private CA and server certificate are made in <dir>/tls/ on first use)')
+    .option('--tls-hosts <names>', 'extra host names / IPs for a newly made server certificate, comma-separated')
+    .addHelpText(
+      'after',
+      `
+Authentication is on by default: the first start writes <dir>/auth/ (auth.conf, principals.json,
+creds/<name>.json for coordinator, worker, operator and you). Commands run in this directory find
+your creds through <dir>/stack.json; operators' commands take --as-operator. Add a user with
+  ubatch auth add-user <name> --dir <dir>/auth      (the running server reloads)`,
+    )
+    .action(async (flags: { workers: string; slots?: string; dir: string; port?: string; metricsPort?: string; auth: boolean; users?: string; tls?: boolean; tlsHosts?: string }, cmd: Command) => {
       const cfg = configOf(rt, cmd, 'info');
       const workers = parseIntOption(flags.workers, '--workers', 0, 256);
       const slots = flags.slots !== undefined ? parseIntOption(flags.slots, '--slots', 1, 4096) : undefined;
@@ -62,6 +74,9 @@ export function registerUpCommand(program: Command, rt: Runtime): void {
           ...(metricsPort !== undefined ? { metricsPort } : {}),
           logLevel: cfg.logLevel,
           writeStackFile: true,
+          auth: flags.auth,
+          users: [cfg.user, ...parseListOption(flags.users ?? '')],
+          ...(flags.tls ? { tls: true, tlsHosts: parseListOption(flags.tlsHosts ?? '') } : {}),
           onUnexpectedExit: (c, code, signal) => {
             note(rt, `${c.name} (pid ${c.pid}) exited unexpectedly (code ${code}, signal ${signal}); see ${c.log}`);
             if (c.name === 'coordinator') {
@@ -82,7 +97,11 @@ export function registerUpCommand(program: Command, rt: Runtime): void {
           ],
         ));
         out(rt, `JetStream store: ${rel(stack.server.storeDir)} (kept across restarts)`);
-        out(rt, `commands run in ${rt.cwd} find this stack through ${rel(join(dir, STACK_FILE_NAME))}; elsewhere: export UBATCH_SERVER=${stack.url}`);
+        if (stack.authDir) {
+          out(rt, `authentication on: creds in ${rel(join(stack.authDir, 'creds'))} (you: ${cfg.user}.json; operators: --as-operator); anonymous connections are refused`);
+        } else out(rt, 'authentication OFF (--no-auth): anyone who reaches the port may act as any user');
+        if (stack.tls) out(rt, `TLS on: clients verify the server with ${rel(stack.tls.ca)} (--tls-ca / UBATCH_TLS_CA elsewhere)`);
+        out(rt, `commands run in ${rt.cwd} find this stack through ${rel(join(dir, STACK_FILE_NAME))}; elsewhere: export UBATCH_SERVER=${stack.url}${stack.authDir ? ` UBATCH_CREDS=${join(stack.authDir, 'creds', `${cfg.user}.json`)}` : ''}${stack.tls ? ` UBATCH_TLS_CA=${stack.tls.ca}` : ''}`);
         out(rt, 'press Ctrl-C to stop');
         await stack.stopped;
         await stack.stop();

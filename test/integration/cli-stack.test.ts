@@ -1,5 +1,7 @@
 // The embedded stack (ops/stack.ts: real nats-server, coordinator and worker child processes running
 // dist/ops/cli.js) driven by the `ubatch` CLI as a subprocess, the way a user drives it.
+// The stack runs with authentication on (the default): the CLI acts as alice with alice's creds, and
+// reads the ledger with the operator's.
 // Needs the build: `npx tsc -p tsconfig.json` (make test builds first); skips with a message otherwise.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -30,7 +32,7 @@ describe.skipIf(!built)('ubatch CLI against a local stack', () => {
       execFile(
         process.execPath,
         [CLI, ...args],
-        { cwd: dir, env: { ...process.env, UBATCH_SERVER: stack.url, UBATCH_USER: 'alice', UBATCH_LOG_LEVEL: 'warn', ...env }, timeout: 120_000 },
+        { cwd: dir, env: { ...process.env, UBATCH_SERVER: stack.url, UBATCH_USER: 'alice', UBATCH_CREDS: stack.credsFor('alice'), UBATCH_LOG_LEVEL: 'warn', ...env }, timeout: 120_000 },
         (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
       );
     });
@@ -42,7 +44,7 @@ describe.skipIf(!built)('ubatch CLI against a local stack', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'ubatch-cli-it-'));
     const [s] = await Promise.all([
-      startLocalStack({ dir: join(dir, 'stack'), workers: 1, slots: 2, logLevel: 'warn' }),
+      startLocalStack({ dir: join(dir, 'stack'), workers: 1, slots: 2, logLevel: 'warn', users: ['alice'] }),
       // a patch of sky: few partitions, so few tasks
       survey.generateObjectCatalog(join(dir, 'object'), { rows: 3000, seed: 5, region: { raMin: 10, raMax: 70, decMin: 5, decMax: 40 }, maxRowsPerPartition: 1000, highestOrder: 3 }),
     ]);
@@ -110,7 +112,7 @@ describe.skipIf(!built)('ubatch CLI against a local stack', () => {
       ubatch(['submit', 'bad.yaml']),
       ubatch(['status', 'jnosuchjob0000']),
       ubatch(['status'], { UBATCH_SERVER: 'nats://127.0.0.1:1' }),
-      ubatch(['ledger', 'summary', '--json']),
+      ubatch(['--creds', stack.credsFor('operator'), 'ledger', 'summary', '--json']),
     ]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain(`${join(dir, 'bad.yaml')}:4:8: invalid_spec: SQL error`);
