@@ -65,12 +65,24 @@ export class LeaderLease {
     this.timer = setInterval(() => void this.renew(), Math.max(100, Math.floor(this.leaseMs / 3)));
   }
 
+  private renewing = false;
+
   private async renew(): Promise<void> {
-    if (!this.held) return;
+    if (!this.held || this.renewing) return;
+    this.renewing = true;
     try {
       this.revision = await this.kv.update(KvKey.leader, encode({ id: this.id, until: Date.now() + this.leaseMs }), this.revision);
     } catch (err) {
-      const cur = await this.kv.get(KvKey.leader).catch(() => null);
+      let cur;
+      try {
+        cur = await this.kv.get(KvKey.leader);
+      } catch (readErr) {
+        // the bucket cannot be reached (stalled or re-electing stream leader, lost quorum): do not stop a
+        // sole coordinator for that; keep the lease and retry. A standby that could write the key after
+        // our lease expired is seen on the next successful read, and we stop then (writes are idempotent)
+        this.log.warn({ err: readErr, id: this.id }, 'leader lease renewal failed (KV unreachable); retrying');
+        return;
+      }
       const holder = cur && cur.operation === 'PUT' ? (decode(cur.value) as { id?: string }) : undefined;
       if (holder?.id === this.id && cur) {
         this.revision = cur.revision; // our own write landed but the reply was lost
@@ -78,8 +90,10 @@ export class LeaderLease {
       }
       this.held = false;
       if (this.timer) clearInterval(this.timer);
-      this.log.error({ err, id: this.id }, 'leader lease lost');
+      this.log.error({ err, id: this.id, holder: holder?.id }, 'leader lease lost');
       this.onLost();
+    } finally {
+      this.renewing = false;
     }
   }
 

@@ -329,6 +329,7 @@ export class JobManager {
   }
 
   private async releaseRound(): Promise<void> {
+    await this.foldChargesBeforeCredit();
     for (;;) {
       let progressed = false;
       for (const r of this.releasable) if (!(r.info.state === 'queued' || r.info.state === 'running') || r.info.released >= mapTaskCount(r)) this.releasable.delete(r);
@@ -353,6 +354,24 @@ export class JobManager {
       }
       if (!progressed) break;
     }
+  }
+
+  /**
+   * cpu/gpu-hour quotas are post-paid: before granting credit to a tenant with such a quota, fold every
+   * charge already in UB_LEDGER. A worker appends its charge before it reports the result that frees the
+   * credit, so without this the release following a result can run ahead of the accountant and let one
+   * more task start after the quota was reached (fault matrix row 10).
+   */
+  private async foldChargesBeforeCredit(): Promise<void> {
+    const limited = (k: string) => {
+      const q = this.acct.quotas.get(k);
+      return q !== undefined && (q.cpu_hours !== undefined || q.gpu_hours !== undefined);
+    };
+    let any = false;
+    for (const r of this.releasable) if (limited(`u:${r.info.user}`) || limited(`g:${r.info.group}`)) any = true;
+    if (!any) return;
+    const last = (await this.jsm.streams.info(Streams.ledger)).state.last_seq;
+    await this.waitLedger(last);
   }
 
   /** how many more tasks this job's tenant may have released and unfinished right now */

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Coordinator, type CoordinatorOptions } from '../../coordinator/index.js';
 import { WorkerDaemon, type WorkerOptions } from '../../worker/index.js';
-import { UbatchClient } from '../../protocol/index.js';
+import { UbatchClient, type Log } from '../../protocol/index.js';
 import { NatsServer } from '../../ops/nats-server.js';
 
 export interface TestStack {
@@ -23,7 +23,7 @@ export interface TestStack {
   stop(): Promise<void>;
 }
 
-export async function startStack(o: { workers?: number; worker?: WorkerOptions; coordinator?: CoordinatorOptions; server?: NatsServer; servers?: string[]; replicas?: number } = {}): Promise<TestStack> {
+export async function startStack(o: { workers?: number; worker?: WorkerOptions; coordinator?: CoordinatorOptions; server?: NatsServer; servers?: string[]; replicas?: number; log?: Log } = {}): Promise<TestStack> {
   const server = o.server ?? (o.servers ? undefined : await NatsServer.start());
   const urls = o.servers ?? [server!.url];
   const dir = await mkdtemp(join(tmpdir(), 'ubatch-test-'));
@@ -34,11 +34,11 @@ export async function startStack(o: { workers?: number; worker?: WorkerOptions; 
     return nc;
   };
   const topology = o.replicas ? { replicas: o.replicas } : undefined;
-  const coordinator = await Coordinator.create({ nc: await conn(), service: { operators: ['ops'] }, ...(topology ? { topology } : {}) }, { outputRoot: join(dir, 'out'), flushMs: 20, ...o.coordinator });
+  const coordinator = await Coordinator.create({ nc: await conn(), service: { operators: ['ops'] }, ...(topology ? { topology } : {}), ...(o.log ? { log: o.log } : {}) }, { outputRoot: join(dir, 'out'), flushMs: 20, ...o.coordinator });
   void coordinator.run();
   const workers: WorkerDaemon[] = [];
   const addWorker = async (wo: WorkerOptions = {}) => {
-    const w = await WorkerDaemon.create({ nc: await conn(), ...(topology ? { topology } : {}) }, { slots: 2, heartbeatMs: 500, scratchRoot: join(dir, `scratch-${workers.length}`), backoffMs: [50, 100, 200], ...o.worker, ...wo });
+    const w = await WorkerDaemon.create({ nc: await conn(), ...(topology ? { topology } : {}), ...(o.log ? { log: o.log } : {}) }, { slots: 2, heartbeatMs: 500, scratchRoot: join(dir, `scratch-${workers.length}`), backoffMs: [50, 100, 200], ...o.worker, ...wo });
     void w.run();
     workers.push(w);
     return w;
@@ -61,4 +61,17 @@ export async function startStack(o: { workers?: number; worker?: WorkerOptions; 
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** a Log that keeps warnings and errors (with a time offset) for a test to print when something goes wrong */
+export function recordingLog(prefix = ''): Log & { lines: string[] } {
+  const t0 = Date.now();
+  const lines: string[] = [];
+  const put = (lvl: string) => (obj: unknown, msg?: string) => {
+    const o = obj as { err?: { message?: string } } | undefined;
+    lines.push(`${((Date.now() - t0) / 1000).toFixed(1)}s ${prefix}${lvl} ${msg ?? ''} ${o?.err?.message ?? (typeof obj === 'string' ? obj : '')}`.slice(0, 400));
+    if (lines.length > 2000) lines.splice(0, 500);
+  };
+  const log: Log & { lines: string[] } = { lines, debug() {}, info() {}, warn: put('WARN'), error: put('ERROR'), child: () => log };
+  return log;
 }
