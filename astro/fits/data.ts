@@ -103,41 +103,46 @@ export interface ScaleInfo {
  * - signed-byte convention (BITPIX 8, BZERO -128): Int8Array;
  * - otherwise Float32Array for BITPIX 8/16/-32, Float64Array for 32/64/-64.
  */
-export function applyScaling(raw: FitsData, bitpix: number, s: ScaleInfo): FitsData {
+export function applyScaling(raw: FitsData, bitpix: number, s: ScaleInfo, into?: ScaleInto): FitsData {
   const { bscale, bzero, blank } = s;
+  const o = into?.offset ?? 0;
   // like astropy, a BLANK keyword alone turns integer data into floats with NaN
-  if (bscale === 1 && bzero === 0 && (blank === undefined || bitpix < 0)) return raw;
+  if (bscale === 1 && bzero === 0 && (blank === undefined || bitpix < 0)) {
+    if (!into) return raw;
+    (into.out as Float64Array).set(raw as Float64Array, o);
+    return into.out;
+  }
   if (bscale === 1) {
     if (bitpix === 16 && bzero === 32768 && raw instanceof Int16Array) {
-      const u = new Uint16Array(raw.length);
-      for (let i = 0; i < raw.length; i++) u[i] = (raw[i] as number) ^ 0x8000;
+      const u = (into?.out as Uint16Array | undefined) ?? new Uint16Array(raw.length);
+      for (let i = 0; i < raw.length; i++) u[o + i] = (raw[i] as number) ^ 0x8000;
       return u;
     }
     if (bitpix === 32 && bzero === 2147483648 && raw instanceof Int32Array) {
-      const u = new Uint32Array(raw.length);
-      for (let i = 0; i < raw.length; i++) u[i] = ((raw[i] as number) ^ 0x80000000) >>> 0;
+      const u = (into?.out as Uint32Array | undefined) ?? new Uint32Array(raw.length);
+      for (let i = 0; i < raw.length; i++) u[o + i] = ((raw[i] as number) ^ 0x80000000) >>> 0;
       return u;
     }
     if (bitpix === 64 && bzero === 9223372036854775808 && raw instanceof BigInt64Array) {
-      const u = new BigUint64Array(raw.length);
+      const u = (into?.out as BigUint64Array | undefined) ?? new BigUint64Array(raw.length);
       const flip = 1n << 63n;
-      for (let i = 0; i < raw.length; i++) u[i] = BigInt.asUintN(64, (raw[i] as bigint) ^ flip);
+      for (let i = 0; i < raw.length; i++) u[o + i] = BigInt.asUintN(64, (raw[i] as bigint) ^ flip);
       return u;
     }
     if (bitpix === 8 && bzero === -128 && raw instanceof Uint8Array) {
-      const u = new Int8Array(raw.length);
-      for (let i = 0; i < raw.length; i++) u[i] = (raw[i] as number) ^ 0x80;
+      const u = (into?.out as Int8Array | undefined) ?? new Int8Array(raw.length);
+      for (let i = 0; i < raw.length; i++) u[o + i] = (raw[i] as number) ^ 0x80;
       return u;
     }
   }
   const wide = bitpix === 32 || bitpix === 64 || bitpix === -64;
-  const out = wide ? new Float64Array(raw.length) : new Float32Array(raw.length);
+  const out = (into?.out as Float32Array | Float64Array | undefined) ?? (wide ? new Float64Array(raw.length) : new Float32Array(raw.length));
   const checkBlank = blank !== undefined && bitpix > 0;
   if (raw instanceof BigInt64Array) {
     const b = blank === undefined ? undefined : BigInt(blank);
     for (let i = 0; i < raw.length; i++) {
       const v = raw[i] as bigint;
-      out[i] = checkBlank && v === b ? NaN : Number(v) * bscale + bzero;
+      out[o + i] = checkBlank && v === b ? NaN : Number(v) * bscale + bzero;
     }
     return out;
   }
@@ -148,21 +153,44 @@ export function applyScaling(raw: FitsData, bitpix: number, s: ScaleInfo): FitsD
     // numpy (astropy) scales float32 data in float32 arithmetic: round after each step
     const fb = Math.fround(bscale);
     const fz = Math.fround(bzero);
-    for (let i = 0; i < r.length; i++) {
-      const v = r[i] as number;
-      out[i] = checkBlank && v === bn ? NaN : Math.fround(Math.fround(v * fb) + fz);
+    if (checkBlank) {
+      for (let i = 0; i < r.length; i++) {
+        const v = r[i] as number;
+        out[o + i] = v === bn ? NaN : Math.fround(Math.fround(v * fb) + fz);
+      }
+    } else {
+      for (let i = 0; i < r.length; i++) out[o + i] = Math.fround(Math.fround((r[i] as number) * fb) + fz);
     }
     return out;
   }
   if (checkBlank) {
     for (let i = 0; i < r.length; i++) {
       const v = r[i] as number;
-      out[i] = v === bn ? NaN : v * bscale + bzero;
+      out[o + i] = v === bn ? NaN : v * bscale + bzero;
     }
   } else {
-    for (let i = 0; i < r.length; i++) out[i] = (r[i] as number) * bscale + bzero;
+    for (let i = 0; i < r.length; i++) out[o + i] = (r[i] as number) * bscale + bzero;
   }
   return out;
+}
+
+/** Where applyScaling writes instead of allocating: `out` (from {@link scaledArrayFor}) from `offset` on. */
+export interface ScaleInto {
+  out: FitsData;
+  offset: number;
+}
+
+/**
+ * An array of `n` elements of the type applyScaling returns for raw data like
+ * `sample` (the BITPIX's natural typed array), or null when applyScaling
+ * would return the raw values themselves (no scaling).
+ */
+export function scaledArrayFor(sample: FitsData, bitpix: number, s: ScaleInfo, n: number): FitsData | null {
+  const empty = sample.subarray(0, 0) as FitsData;
+  const r = applyScaling(empty, bitpix, s);
+  if (r === empty) return null;
+  const Ctor = r.constructor as new (length: number) => FitsData;
+  return new Ctor(n);
 }
 
 /** BITPIX that naturally holds a typed array's values (before any BZERO trick). */

@@ -6,7 +6,7 @@
 import { open, readFile, type FileHandle } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { BLOCK_LENGTH, FitsHeader, parseHeaderCards } from './header.js';
-import { applyScaling, bytesPerPixel, decodeRaw, isValidBitpix, type FitsData } from './data.js';
+import { applyScaling, bytesPerPixel, decodeRaw, isValidBitpix, scaledArrayFor, type FitsData, type ScaleInfo } from './data.js';
 import { decompressImage } from './compressed.js';
 import {
   FitsAbortError,
@@ -285,6 +285,39 @@ async function readDataBytes(src: ByteSource, l: HduLayout, opts: ReadFitsOption
   return out;
 }
 
+/** Bytes per step when scaled data is decoded chunk by chunk. */
+const SCALE_CHUNK = 4 * 1024 * 1024;
+
+/**
+ * Scaled image data (BSCALE/BZERO, BLANK, unsigned conventions) read in
+ * SCALE_CHUNK steps through one small buffer, each step byte-swapped in place
+ * and scaled straight into the output: the raw integers never exist whole in
+ * memory (for a 4k x 4k int16 image: 4 MiB instead of 32 MiB of fresh pages).
+ * null when the data needs no scaling (the caller's one-read path is best then).
+ */
+async function readScaledInChunks(src: FileSource, l: HduLayout, bitpix: number, si: ScaleInfo, opts: ReadFitsOptions, progress: { done: number; total: number }): Promise<FitsData | null> {
+  const bpp = bytesPerPixel(bitpix);
+  const n = Math.floor(l.dataBytes / bpp);
+  const per = Math.max(1, Math.floor(SCALE_CHUNK / bpp));
+  const chunk = Buffer.allocUnsafeSlow(Math.min(per, n) * bpp);
+  const out = scaledArrayFor(decodeRaw(chunk.subarray(0, 0), bitpix), bitpix, si, n);
+  if (out === null) return null;
+  if (l.dataOffset + l.dataBytes > src.size) {
+    throw new FitsFormatError(`data truncated: need ${l.dataBytes} bytes at offset ${l.dataOffset}, file has ${src.size}`, { path: src.path, hdu: l.index });
+  }
+  for (let i = 0; i < n; i += per) {
+    if (opts.signal?.aborted === true) throw new FitsAbortError({ path: src.path, hdu: l.index });
+    const m = Math.min(per, n - i);
+    const target = chunk.subarray(0, m * bpp);
+    const got = await src.readInto(l.dataOffset + i * bpp, target);
+    if (got < target.length) throw new FitsFormatError('data truncated', { path: src.path, hdu: l.index });
+    applyScaling(decodeRaw(target, bitpix, true), bitpix, si, { out, offset: i });
+    progress.done += m * bpp;
+    opts.onProgress?.(progress.done, progress.total);
+  }
+  return out;
+}
+
 async function loadHdu(src: ByteSource, l: HduLayout, opts: ReadFitsOptions, progress: { done: number; total: number }): Promise<FitsHdu> {
   const ctx = { path: src.path, hdu: l.index };
   const scale = opts.scale ?? true;
@@ -300,6 +333,10 @@ async function loadHdu(src: ByteSource, l: HduLayout, opts: ReadFitsOptions, pro
       const shape = shapeOf(h);
       const bitpix = h.getNumber('BITPIX') as number;
       if (l.dataBytes === 0) return base(h, bitpix, shape, null, 'image');
+      if (scale && src instanceof FileSource && l.dataBytes > SCALE_CHUNK) {
+        const scaled = await readScaledInChunks(src, l, bitpix, scaleInfo(h), opts, progress);
+        if (scaled !== null) return base(h, bitpix, shape, scaled, 'image');
+      }
       const raw = decodeRaw(await readDataBytes(src, l, opts, progress), bitpix, src.ownsReads);
       return base(h, bitpix, shape, scale ? applyScaling(raw, bitpix, scaleInfo(h)) : raw, 'image');
     }

@@ -141,6 +141,40 @@ describe('writeFits / readFits round trip', () => {
     expect(firstDifference(back?.data as Float32Array, s)).toBe(-1);
   });
 
+  it('big scaled images (read from a file in 4 MiB steps) equal the one-buffer decode, every convention', async () => {
+    const { readFileSync } = await import('node:fs');
+    const rnd = lcg(7);
+    const n = 1450 * 1450; // 2.1 M pixels: 16-bit data just over one 4 MiB step; 32-bit cases use 1.1 M pixels
+    const cases: { name: string; hdu: WriteHdu; shape: number[] }[] = [];
+    const phys16 = Float64Array.from({ length: n }, () => (Math.round(rnd() * 60000) - 30000) * 0.5 - 300);
+    phys16[5] = NaN;
+    phys16[n - 1] = NaN;
+    cases.push({ name: 'int16-bscale-blank', hdu: { data: phys16, shape: [1450, 1450], bscale: 0.5, bzero: -300, bitpix: 16 }, shape: [1450, 1450] });
+    const phys32 = Float64Array.from({ length: 1100 * 1000 }, () => Math.round(rnd() * 2e9) * 0.001 + 7);
+    cases.push({ name: 'int32-bscale', hdu: { data: phys32, shape: [1100, 1000], bscale: 0.001, bzero: 7, bitpix: 32 }, shape: [1100, 1000] });
+    cases.push({ name: 'uint16', hdu: { data: Uint16Array.from({ length: n }, () => Math.floor(rnd() * 65536)), shape: [1450, 1450] }, shape: [1450, 1450] });
+    cases.push({ name: 'uint32', hdu: { data: Uint32Array.from({ length: 1100 * 1000 }, () => Math.floor(rnd() * 2 ** 32)), shape: [1100, 1000] }, shape: [1100, 1000] });
+    const big8 = 2100 * 2100; // BITPIX 8 needs > 4 MiB of pixels to take the stepped path
+    cases.push({ name: 'int8', hdu: { data: Int8Array.from({ length: big8 }, () => Math.floor(rnd() * 256) - 128), shape: [2100, 2100] }, shape: [2100, 2100] });
+    for (const c of cases) {
+      const path = join(dir, `big-${c.name}.fits`);
+      await writeFits(path, [c.hdu]);
+      const [fromFile] = await readFits(path);
+      const [fromBuffer] = await parseFits(readFileSync(path));
+      expect(fromFile?.shape, c.name).toEqual(c.shape);
+      expect(fromFile?.data?.constructor.name, c.name).toBe(fromBuffer?.data?.constructor.name);
+      expect(fromFile?.data?.length, c.name).toBe(fromBuffer?.data?.length);
+      expect(firstDifference(fromFile?.data as ArrayLike<number>, fromBuffer?.data as ArrayLike<number>), c.name).toBe(-1);
+      if (c.hdu.data instanceof Uint16Array || c.hdu.data instanceof Uint32Array || c.hdu.data instanceof Int8Array) {
+        expect(firstDifference(fromFile?.data as ArrayLike<number>, c.hdu.data as ArrayLike<number>), c.name).toBe(-1);
+      }
+    }
+    const [i16] = await readFits(join(dir, 'big-int16-bscale-blank.fits'));
+    const d = i16?.data as Float32Array;
+    expect(Number.isNaN(d[5]!) && Number.isNaN(d[n - 1]!)).toBe(true);
+    expect(d[6]).toBe(Math.fround(phys16[6]!));
+  });
+
   it('multi-extension calexp-like file keeps names, headers, long strings and HISTORY', async () => {
     const path = join(dir, 'calexp.fits');
     await writeFits(path, calexpHdus());
