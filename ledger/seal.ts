@@ -10,7 +10,8 @@
  *                 over the raw stored bytes, valid entry or not;
  *   balances      cumulative charges (core-, GPU-, CPU-seconds, attempts) per tenant
  *                 `<group>.<user>` and in total, from the first entry up to lastSeq,
- *                 folded exactly as the Accountant folds them (core = wall × allocated cores);
+ *                 charged as the Accountant charges them (core = wall × allocated cores;
+ *                 each entry's charges summed, then entries added in sequence order);
  *   hash          sha256("ubatch-ledger-seal/1\n" block prev firstSeq lastSeq count "\n"
  *                 d(first)…d(last) balancesDigest totals) where prev is the previous
  *                 seal's hash (64 zeros for the first seal).
@@ -65,25 +66,29 @@ export function sealOf(m: Pick<RawLedgerMessage, 'subject' | 'entry'>): LedgerSe
 
 export const zeroBalance = (): SealBalance => ({ coreSeconds: 0, gpuSeconds: 0, cpuSeconds: 0, attempts: 0 });
 
-interface Delta {
+/** what one task.charged entry adds to its tenant's balance (its charges summed in order) */
+interface Delta extends SealBalance {
   tenant: string;
-  charges: { core: number; gpu: number; cpu: number }[];
 }
 
 /** What a ledger entry adds to the balances: the charges of a task.charged entry, as the Accountant charges them. */
 function deltaOf(e: LedgerEntry | undefined): Delta | undefined {
   if (e?.kind !== 'task.charged') return undefined;
-  return {
-    tenant: `${e.group}.${e.user}`,
-    charges: e.charges.map((c) => ({ core: c.usage.wallSeconds * (c.usage.allocatedCores ?? 1), gpu: c.usage.gpuSeconds, cpu: c.usage.cpuSeconds })),
-  };
+  const d: Delta = { tenant: `${e.group}.${e.user}`, ...zeroBalance() };
+  for (const c of e.charges) {
+    d.coreSeconds += c.usage.wallSeconds * (c.usage.allocatedCores ?? 1);
+    d.gpuSeconds += c.usage.gpuSeconds;
+    d.cpuSeconds += c.usage.cpuSeconds;
+    d.attempts += 1;
+  }
+  return d;
 }
 
-function addTo(b: SealBalance, c: { core: number; gpu: number; cpu: number }): void {
-  b.coreSeconds += c.core;
-  b.gpuSeconds += c.gpu;
-  b.cpuSeconds += c.cpu;
-  b.attempts += 1;
+function addTo(b: SealBalance, d: SealBalance): void {
+  b.coreSeconds += d.coreSeconds;
+  b.gpuSeconds += d.gpuSeconds;
+  b.cpuSeconds += d.cpuSeconds;
+  b.attempts += d.attempts;
 }
 
 const balanceLine = (b: SealBalance): string => `${b.coreSeconds}\t${b.gpuSeconds}\t${b.cpuSeconds}\t${b.attempts}`;
@@ -179,10 +184,8 @@ export class SealChain {
       if (!p.delta) continue;
       let b = touched.get(p.delta.tenant);
       if (!b) touched.set(p.delta.tenant, (b = { ...(this.committed.get(p.delta.tenant) ?? zeroBalance()) }));
-      for (const c of p.delta.charges) {
-        addTo(b, c);
-        addTo(totals, c);
-      }
+      addTo(b, p.delta);
+      addTo(totals, p.delta);
     }
     const names = new Set([...this.committed.keys(), ...touched.keys()]);
     const bh = createHash('sha256').update('ubatch-ledger-balances/1\n');
@@ -258,26 +261,31 @@ export class SealChain {
       p('range', `seal at seq ${sealSeq} covers [${s.firstSeq}, ${s.lastSeq}], which is not a range of earlier entries`);
     }
     const b = this.compute({ lastSeq: Math.min(s.lastSeq, sealSeq - 1) });
-    const got = b?.entries ?? [];
-    const sealed = Buffer.from(s.digests, 'base64');
-    const sealedN = Math.floor(sealed.length / DIGEST_PREFIX_BYTES);
-    for (let i = 0; i < Math.max(got.length, sealedN); i++) {
-      const e = got[i];
-      if (!e) {
-        p('entry', `seal at seq ${sealSeq}: the stream holds ${got.length} entries in [${s.firstSeq}, ${s.lastSeq}] but ${s.count} were sealed: entries after seq ${got.at(-1)?.seq ?? s.firstSeq - 1} were removed`, got.at(-1) ? got.at(-1)!.seq + 1 : s.firstSeq);
-        break;
+    if (b && b.hash === s.hash && problems.length === 0) {
+      // the entries and balances recompute to the sealed hash: they are intact; the seal's other fields must agree
+      if (b.digests !== s.digests || b.count !== s.count) p('hash', `seal at seq ${sealSeq}: its digest list or count does not match the entries its hash covers (the seal itself was altered)`);
+    } else {
+      const got = b?.entries ?? [];
+      const sealed = Buffer.from(s.digests, 'base64');
+      const sealedN = Math.floor(sealed.length / DIGEST_PREFIX_BYTES);
+      for (let i = 0; i < Math.max(got.length, sealedN); i++) {
+        const e = got[i];
+        if (!e) {
+          p('entry', `seal at seq ${sealSeq}: the stream holds ${got.length} entries in [${s.firstSeq}, ${s.lastSeq}] but ${s.count} were sealed: entries after seq ${got.at(-1)?.seq ?? s.firstSeq - 1} were removed`, got.at(-1) ? got.at(-1)!.seq + 1 : s.firstSeq);
+          break;
+        }
+        if (i >= sealedN || !e.digest.subarray(0, DIGEST_PREFIX_BYTES).equals(sealed.subarray(i * DIGEST_PREFIX_BYTES, (i + 1) * DIGEST_PREFIX_BYTES))) {
+          p('entry', `entry at seq ${e.seq} is not the entry sealed at seq ${sealSeq} (block ${s.block}, [${s.firstSeq}, ${s.lastSeq}]): it was altered, inserted, or an earlier entry was removed`, e.seq);
+          break;
+        }
       }
-      if (i >= sealedN || !e.digest.subarray(0, DIGEST_PREFIX_BYTES).equals(sealed.subarray(i * DIGEST_PREFIX_BYTES, (i + 1) * DIGEST_PREFIX_BYTES))) {
-        p('entry', `entry at seq ${e.seq} is not the entry sealed at seq ${sealSeq} (block ${s.block}, [${s.firstSeq}, ${s.lastSeq}]): it was altered, inserted, or an earlier entry was removed`, e.seq);
-        break;
+      if (problems.length > 0) return problems;
+      if (got.length !== s.count) {
+        p('count', `seal at seq ${sealSeq} counts ${s.count} entries in [${s.firstSeq}, ${s.lastSeq}]; the stream holds ${got.length}`);
       }
-    }
-    if (problems.length > 0) return problems;
-    if (got.length !== s.count) {
-      p('count', `seal at seq ${sealSeq} counts ${s.count} entries in [${s.firstSeq}, ${s.lastSeq}]; the stream holds ${got.length}`);
-    }
-    if (b && b.hash !== s.hash && problems.length === 0) {
-      p('hash', `seal at seq ${sealSeq}: the block hash recomputes to ${b.hash.slice(0, 16)}…, the seal says ${s.hash.slice(0, 16)}… (the seal itself was altered)`);
+      if (b && b.hash !== s.hash && problems.length === 0) {
+        p('hash', `seal at seq ${sealSeq}: the block hash recomputes to ${b.hash.slice(0, 16)}…, the seal says ${s.hash.slice(0, 16)}… (the seal itself was altered)`);
+      }
     }
     if (b) {
       const names = new Set([...Object.keys(s.balances), ...b.touched.keys()]);
@@ -322,10 +330,8 @@ export class SealChain {
       if (!p.delta) continue;
       let b = tenants.get(p.delta.tenant);
       if (!b) tenants.set(p.delta.tenant, (b = zeroBalance()));
-      for (const c of p.delta.charges) {
-        addTo(b, c);
-        addTo(totals, c);
-      }
+      addTo(b, p.delta);
+      addTo(totals, p.delta);
     }
     return { tenants, totals };
   }

@@ -173,6 +173,9 @@ describe('the seal chain', () => {
     expect(bal.problems[0]).toMatchObject({ seq: 8, check: 'balances' });
     const hash = await verify(withSeal(8, (x) => ({ ...x, hash: 'f'.repeat(64) })));
     expect(hash.problems.map((p) => p.check)).toEqual(['hash', 'chain']); // and the next seal no longer continues it
+    // a seal whose digest list was rewritten while its entries are intact: the seal is blamed, not an entry
+    const digests = await verify(withSeal(8, (x) => ({ ...x, digests: Buffer.alloc(16).toString('base64') })));
+    expect(digests.problems).toEqual([expect.objectContaining({ seq: 8, check: 'hash' })]);
     const overlap = await verify(withSeal(10, (x) => ({ ...x, firstSeq: 5 })));
     expect(overlap.problems[0]).toMatchObject({ seq: 10, check: 'chain' });
     expect(overlap.problems[0]!.message).toMatch(/overlaps/);
