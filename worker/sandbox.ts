@@ -10,6 +10,8 @@
  *    and IPC namespaces, a new session, all capabilities dropped, no new
  *    privileges; it dies with the worker. Everything else on the host (other
  *    users' outputs, the worker's credentials, the repository) is invisible.
+ *    Operators can add read-only paths (a shared software tree) with the
+ *    worker's environment variable UBATCH_SANDBOX_READ_PATHS (colon-separated).
  *  - otherwise `unshare -n` (network only; the filesystem is the host's), or
  *    nothing where even that is refused.
  *
@@ -206,6 +208,8 @@ function cgroupPlaces(): CgroupPlaces {
 }
 
 let seq = 0;
+/** why the last attempt to make a cgroup failed (shown in SandboxResult.limits) */
+let cgroupUnavailable: string | undefined;
 const swept = new Set<string>();
 /** remove empty sandbox cgroups left by workers that died (their processes died with them) */
 function sweep(parent: string): void {
@@ -261,7 +265,10 @@ class SandboxCgroup {
       if (pl.v2) {
         sweep(pl.v2);
         const avail = readFileSync(join(pl.v2, 'cgroup.controllers'), 'utf8');
-        if (!/\bpids\b/.test(avail) || !/\bmemory\b/.test(avail)) return undefined;
+        if (!/\bpids\b/.test(avail) || !/\bmemory\b/.test(avail)) {
+          cgroupUnavailable = `cgroup v2 at ${pl.v2} does not offer pids and memory`;
+          return undefined;
+        }
         const enabled = readFileSync(join(pl.v2, 'cgroup.subtree_control'), 'utf8');
         // fails (EBUSY) when the worker's own cgroup holds processes and is not the root: then we fall back
         if (!/\bpids\b/.test(enabled) || !/\bmemory\b/.test(enabled)) writeFileSync(join(pl.v2, 'cgroup.subtree_control'), '+pids +memory');
@@ -278,9 +285,11 @@ class SandboxCgroup {
         return new SandboxCgroup(2, made);
       }
     } catch (e) {
-      if (process.env.UBATCH_SANDBOX_DEBUG) console.error('cgroup setup failed', e);
+      cgroupUnavailable = (e as Error).message;
       undo();
+      return undefined;
     }
+    cgroupUnavailable = 'no pids and memory controllers in reach';
     return undefined;
   }
 
@@ -670,7 +679,7 @@ export async function runSandboxed(o: SandboxOptions): Promise<SandboxResult> {
     filesystem: useBwrap ? 'read-only system tree (bubblewrap)' : 'host',
     ...(spawnError ? { launchError: spawnError } : {}),
     ...(logError ? { logError } : {}),
-    limits: `${cg ? cg.description : 'sampled every 200 ms (no writable cgroup)'}; rlimits cpu ${cpuSoft} s per process, file size ${fmtBytes(maxOut)}`,
+    limits: `${cg ? cg.description : `sampled every 200 ms (no cgroup: ${o.useCgroups === false ? 'disabled' : cgroupUnavailable ?? 'unavailable'})`}; rlimits cpu ${cpuSoft} s per process, file size ${fmtBytes(maxOut)}`,
   };
 }
 
