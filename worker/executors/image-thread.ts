@@ -77,11 +77,11 @@ export type ImageJob = BackgroundJob | InjectJob;
 // ---------------------------------------------------------------------------------------
 // image.background
 
-export async function computeBackground(job: BackgroundJob): Promise<BackgroundOutcome> {
+export async function computeBackground(job: BackgroundJob, signal?: AbortSignal): Promise<BackgroundOutcome> {
   const { ref, params: p, outDir } = job;
-  const cx = await readCalexp(ref);
+  const cx = await readCalexp(ref, signal);
   const { width: w, height: h } = cx.image;
-  const bg = imaging.estimateBackground(cx.image, { mode: p.mode, boxSize: p.box, filterSize: p.filter });
+  const bg = imaging.estimateBackground(cx.image, { mode: p.mode, boxSize: p.box, filterSize: p.filter, ...(signal ? { signal } : {}) });
   const sub = new Float32Array(w * h);
   for (let i = 0; i < sub.length; i++) sub[i] = cx.image.data[i]! - bg.background[i]!;
 
@@ -219,18 +219,19 @@ function catalogSources(rows: readonly Record<string, unknown>[], path: string, 
   return out;
 }
 
-export async function computeInject(job: InjectJob): Promise<InjectOutcome> {
+export async function computeInject(job: InjectJob, signal?: AbortSignal): Promise<InjectOutcome> {
   const { ref, params: p, outDir } = job;
-  const cx = await readCalexp(ref);
+  const cx = await readCalexp(ref, signal);
+  const sig = signal ? { signal } : {};
   const psf = psfOf(p, cx, ref.path);
   const { zeroPoint } = imaging.zeroPointFromHeader(cx.numeric, ref.path);
   const seed = hashSeed(`${p.seed}:${basename(ref.path)}:${ref.hdu}`);
   const sources = 'catalog' in p.sources ? catalogSources(job.catalogRows ?? [], p.sources.catalog, cx) : randomStars(p.sources, cx, psf, seed);
-  const detOpts: imaging.DetectOptions = { psfFwhm: psf.fwhm, psf, thresholdSigma: p.thresholdSigma };
-  const bg0 = imaging.estimateBackground(cx.image);
+  const detOpts: imaging.DetectOptions = { psfFwhm: psf.fwhm, psf, thresholdSigma: p.thresholdSigma, ...sig };
+  const bg0 = imaging.estimateBackground(cx.image, sig);
   const det0 = imaging.detectSources(cx.image, bg0, detOpts);
-  const inj = imaging.injectSources(cx.image, cx.wcs, sources, { psf, zeroPoint, header: cx.numeric, poisson: p.poisson, seed });
-  const bg1 = imaging.estimateBackground(inj.image);
+  const inj = imaging.injectSources(cx.image, cx.wcs, sources, { psf, zeroPoint, header: cx.numeric, poisson: p.poisson, seed, ...sig });
+  const bg1 = imaging.estimateBackground(inj.image, sig);
   const det1 = imaging.detectSources(inj.image, bg1, { ...detOpts, wcs: cx.wcs, ...(cx.image.variance ? {} : { gain: inj.gain }) });
 
   const injectedRows: Record<string, unknown>[] = [];
@@ -334,9 +335,9 @@ export async function computeInject(job: InjectJob): Promise<InjectOutcome> {
 // ---------------------------------------------------------------------------------------
 // running a job: on a pool thread, or here when no compiled entry exists
 
-/** One image job, whichever kind. */
-export function computeImageJob(job: ImageJob): Promise<BackgroundOutcome | InjectOutcome> {
-  return job.kind === 'background' ? computeBackground(job) : computeInject(job);
+/** One image job, whichever kind (`signal`: only in-process; a thread is stopped by ending it). */
+export function computeImageJob(job: ImageJob, signal?: AbortSignal): Promise<BackgroundOutcome | InjectOutcome> {
+  return job.kind === 'background' ? computeBackground(job, signal) : computeInject(job, signal);
 }
 
 const NOT_ABORTED = new AbortController().signal;
@@ -362,7 +363,7 @@ export async function runImageJob(job: BackgroundJob, signal: AbortSignal): Prom
 export async function runImageJob(job: InjectJob, signal: AbortSignal): Promise<InjectOutcome>;
 export async function runImageJob(job: ImageJob, signal: AbortSignal): Promise<BackgroundOutcome | InjectOutcome> {
   try {
-    const run = await runJobs(threadEntry, [job], { threads: 1, signal, inProcess: computeImageJob });
+    const run = await runJobs(threadEntry, [job], { threads: 1, signal, inProcess: (j) => computeImageJob(j, signal) });
     return run.results[0]!;
   } catch (err) {
     if (err instanceof ThreadJobError) {
@@ -375,4 +376,4 @@ export async function runImageJob(job: ImageJob, signal: AbortSignal): Promise<B
   }
 }
 
-if (parentPort && isPoolThread(workerData)) serveThreadJobs<ImageJob, BackgroundOutcome | InjectOutcome>(parentPort, computeImageJob, { describe: describeImageError });
+if (parentPort && isPoolThread(workerData)) serveThreadJobs<ImageJob, BackgroundOutcome | InjectOutcome>(parentPort, (j) => computeImageJob(j), { describe: describeImageError });
