@@ -17,7 +17,11 @@ import { Sealer } from '../../coordinator/sealer.js';
 import { LedgerFollower, LedgerWriter, readLedger, replayLedgerRaw, verifyLedger, type RawLedgerMessage, type VerifyReport } from '../../ledger/index.js';
 import { runCli } from '../../ops/commands/program.js';
 import { NatsServer } from '../../ops/nats-server.js';
-import { decode, encode, ensureTopology, ledgerSubject, Streams, type LedgerEntry } from '../../protocol/index.js';
+import { connectOptionsFor, initAuth, readCredentials, type Credentials } from '../../ops/auth.js';
+import { includeLine } from '../../ops/commands/auth.js';
+import { Coordinator } from '../../coordinator/index.js';
+import { WorkerDaemon } from '../../worker/index.js';
+import { decode, encode, ensureTopology, ledgerSubject, SEAL_SUBJECT, Streams, UbatchClient, type LedgerEntry } from '../../protocol/index.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
 
 async function cli(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -296,4 +300,59 @@ describe('two sealers racing (two coordinators that both believe they lead)', ()
     a.stop();
     b.stop();
   }, 60_000);
+});
+
+describe('sealing with authentication on', () => {
+  let dir: string | undefined;
+  let server: NatsServer | undefined;
+  let coordinator: Coordinator | undefined;
+  let worker: WorkerDaemon | undefined;
+  const conns: NatsConnection[] = [];
+  afterAll(async () => {
+    await worker?.close().catch(() => undefined);
+    await coordinator?.close().catch(() => undefined);
+    for (const c of conns) await c.close().catch(() => undefined);
+    await server?.cleanup();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('the coordinator seals with its credentials; a worker cannot append a seal; an operator can verify', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ubatch-seal-auth-'));
+    const files = await initAuth(join(dir, 'auth'), { users: ['alice'], operators: ['ops'], workers: 1, cost: 4 });
+    const creds: Record<string, Credentials> = {};
+    for (const w of files.written) creds[w.name] = await readCredentials(w.credsPath);
+    server = await NatsServer.start({ storeDir: join(dir, 'nats'), configText: `${includeLine(files.confPath, join(dir, 'nats', 'nats-server.conf'))}\n` });
+    const as = async (name: string) => {
+      const nc = await connect({ servers: server!.url, ...connectOptionsFor(creds[name]!), maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+      conns.push(nc);
+      return nc;
+    };
+    coordinator = await Coordinator.create({ nc: await as('coordinator'), service: { operators: ['ops'] } }, { outputRoot: join(dir, 'out'), flushMs: 20, journalDir: join(dir, 'journal'), sealEntries: 3, sealIntervalMs: 300 });
+    void coordinator.run();
+    const workerNc = await as('worker-1');
+    worker = await WorkerDaemon.create({ nc: workerNc }, { slots: 2, heartbeatMs: 500, scratchRoot: join(dir, 'scratch'), backoffMs: [50, 100, 200] });
+    void worker.run();
+    const alice = new UbatchClient(await as('alice'), { user: 'alice', timeoutMs: 15_000 });
+    let sub;
+    for (let i = 0; ; i++) {
+      try {
+        sub = await alice.submit({ kind: 'noop', params: { tasks: 12, sleep_ms: 10 } });
+        break;
+      } catch (err) {
+        if (i > 100) throw err;
+        await new Promise((r) => setTimeout(r, 100)); // the coordinator is still starting
+      }
+    }
+    expect((await alice.wait(sub.jobId, { timeoutMs: 60_000 })).state).toBe('succeeded');
+    await until(() => (coordinator!.ledgerSealer?.chain.block ?? 0) >= 1 && coordinator!.ledgerSealer!.chain.pendingCount === 0, 15_000, 'a seal');
+
+    // a worker may append charges only: a forged seal is refused by the server
+    await expect(jetstream(workerNc).publish(SEAL_SUBJECT, encode({ kind: 'ledger.sealed' }), { timeout: 2000 })).rejects.toThrow(/permission/i);
+
+    const r = await verifyLedger(await as('ops'), { journal: join(dir, 'journal') });
+    expect(r.problems).toEqual([]);
+    expect(r.ok).toBe(true);
+    expect(r.seals.accepted).toBeGreaterThanOrEqual(1);
+    expect(r.journal!.matched).toBeGreaterThan(0);
+  }, 90_000);
 });
