@@ -93,7 +93,7 @@ describe.skipIf(!built)('ubatch CLI against a local stack', () => {
     expect(p.outputs[0]!.upstream).toHaveLength(s.tasks - 1);
     expect(p.outputs[0]!.upstream[0]!.producedBy.inputs[0]!.path).toMatch(/object\/dataset\/Norder=\d+\/Dir=\d+\/Npix=\d+\.parquet$/);
     expect(json<Report>(provByPath).job.jobId).toBe(s.jobId);
-  });
+  }, 120_000);
 
   it('cancels a long job; watch then exits 1 with the final state', async () => {
     const sub = await ubatch(['submit', 'long.yaml', '--json']);
