@@ -94,10 +94,14 @@ export class OutcomeBatcher {
       }
     }
     const ts = new Date().toISOString();
-    await Promise.all([
-      ...[...byTenant.values()].map((t) =>
+    // charges first, then results: when the coordinator folds a result (and frees the credit it held), the
+    // charge is already in UB_LEDGER, so the accountant can catch up before granting more (fault matrix row 10)
+    await Promise.all(
+      [...byTenant.values()].map((t) =>
         this.ledger.append({ kind: 'task.charged', ts, actor: t.actor, group: t.group, user: t.user, charges: t.charges }, chargeMsgId(t.charges)),
       ),
+    );
+    await Promise.all([
       ...[...byJob.entries()].map(([jobId, outcomes]) => {
         const ids = outcomes.map((o) => `${o.taskId}/${o.attempt}`).sort().join('\n');
         const msgID = `result/${createHash('sha256').update(ids).digest('hex').slice(0, 32)}`;
