@@ -45,7 +45,7 @@ export interface VerifyReport {
   sealedTotals?: SealBalance;
   journal?: { file: string; created: string; lines: number; firstSeq?: number; lastSeq?: number; matched: number; notYetJournaled: number; torn: boolean };
   problems: VerifyProblem[];
-  /** how many problems were found (problems lists the first MAX_PROBLEMS) */
+  /** how many problems were found (problems lists the first 50 of each kind of check) */
   problemCount: number;
   warnings: string[];
 }
@@ -60,7 +60,8 @@ export class VerifySetupError extends Error {
   override name = 'VerifySetupError';
 }
 
-const MAX_PROBLEMS = 100;
+/** problems listed per kind of check (all are counted) */
+const MAX_PROBLEMS_PER_CHECK = 50;
 
 /** Every UB_LEDGER message, raw, in sequence order, up to the last one present when the replay began. */
 export async function* replayLedgerRaw(nc: NatsConnection, last: number): AsyncGenerator<RawLedgerMessage> {
@@ -123,9 +124,12 @@ export async function verifyMessages(msgs: AsyncIterable<RawLedgerMessage>, o: V
   const problems: VerifyProblem[] = [];
   let problemCount = 0;
   const warnings: string[] = [];
+  const perCheck = new Map<string, number>();
   const problem = (p: VerifyProblem) => {
     problemCount++;
-    if (problems.length < MAX_PROBLEMS) problems.push(p);
+    const n = perCheck.get(p.check) ?? 0;
+    perCheck.set(p.check, n + 1);
+    if (n < MAX_PROBLEMS_PER_CHECK) problems.push(p);
   };
 
   // the journal, read in step with the stream
