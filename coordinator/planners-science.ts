@@ -51,7 +51,7 @@ async function describeColumns(files: readonly string[], where: string): Promise
 const PERIODOGRAM_COLUMNS: Record<string, string> = { id: 'objectId', time: 'mjd', band: 'band', flux: 'flux', flux_err: 'fluxErr', ra: 'ra', dec: 'dec' };
 
 function checkPeriodogramParams(params: Record<string, unknown>): Record<string, string> {
-  const known = ['freq', 'bands', 'method', 'normalization', 'top_n', 'multiband', 'min_obs', 'columns', 'save_periodograms'];
+  const known = ['freq', 'bands', 'method', 'normalization', 'top_n', 'multiband', 'min_obs', 'columns', 'save_periodograms', 'periodograms_max_mb'];
   for (const k of Object.keys(params)) if (!known.includes(k)) throw bad(ApiCode.InvalidSpec, `unknown periodogram parameter ${JSON.stringify(k)} (known: ${known.join(', ')})`, `/params/${k}`);
   const f = params.freq;
   if (f !== undefined && f !== 'auto') {
@@ -74,7 +74,8 @@ function checkPeriodogramParams(params: Record<string, unknown>): Record<string,
   if (params.top_n !== undefined && !(Number.isInteger(params.top_n) && (params.top_n as number) >= 1 && (params.top_n as number) <= 100)) throw bad(ApiCode.InvalidSpec, 'params.top_n must be an integer from 1 to 100', '/params/top_n');
   if (params.min_obs !== undefined && !(Number.isInteger(params.min_obs) && (params.min_obs as number) >= 3)) throw bad(ApiCode.InvalidSpec, 'params.min_obs must be an integer >= 3', '/params/min_obs');
   if (params.multiband !== undefined && typeof params.multiband !== 'boolean') throw bad(ApiCode.InvalidSpec, 'params.multiband must be true or false', '/params/multiband');
-  if (params.save_periodograms !== undefined && params.save_periodograms !== false) throw bad(ApiCode.InvalidSpec, 'params.save_periodograms is not supported yet (only false)', '/params/save_periodograms');
+  if (params.save_periodograms !== undefined && typeof params.save_periodograms !== 'boolean') throw bad(ApiCode.InvalidSpec, 'params.save_periodograms must be true or false', '/params/save_periodograms');
+  if (params.periodograms_max_mb !== undefined && !(isNum(params.periodograms_max_mb) && params.periodograms_max_mb > 0)) throw bad(ApiCode.InvalidSpec, 'params.periodograms_max_mb must be a number > 0 (megabytes)', '/params/periodograms_max_mb');
   if (params.bands !== undefined && !(Array.isArray(params.bands) && params.bands.length > 0 && params.bands.every((b) => typeof b === 'string' && b !== ''))) throw bad(ApiCode.InvalidSpec, 'params.bands must be a non-empty list of band names', '/params/bands');
   const columns = { ...PERIODOGRAM_COLUMNS };
   if (params.columns !== undefined) {
@@ -86,6 +87,40 @@ function checkPeriodogramParams(params: Record<string, unknown>): Record<string,
     }
   }
   return columns;
+}
+
+/** Default of params.periodograms_max_mb (as worker/executors/periodogram.ts). */
+const DEFAULT_PERIODOGRAMS_MAX_MB = 10_240;
+
+/**
+ * Size guard of save_periodograms, from the input's row count (Parquet metadata) before
+ * anything runs. Float32 powers; a fixed grid of n frequencies costs n per light curve,
+ * counted as rows / min_obs light curves (the most there can be); astropy's automatic grid
+ * has about samples_per_peak x nyquist_factor / 2 frequencies per point of the light curve
+ * (fewer with min/max limits), so rows x that. Per band, plus the pooled row with multiband.
+ * Each task checks the exact figure again before it computes.
+ */
+function checkPeriodogramSize(params: Record<string, unknown>, rows: number): void {
+  const limitMb = (params.periodograms_max_mb as number | undefined) ?? DEFAULT_PERIODOGRAMS_MAX_MB;
+  const f = params.freq;
+  const minObs = (params.min_obs as number | undefined) ?? 10;
+  let floats: number;
+  let how: string;
+  if (f && typeof f === 'object' && (f as { n?: number }).n !== undefined) {
+    const n = (f as { n: number }).n;
+    floats = n * Math.ceil(rows / minObs);
+    how = `${n} frequencies x up to ${Math.ceil(rows / minObs)} light curves (${rows} rows / min_obs ${minObs})`;
+  } else {
+    const g = (f ?? {}) as { samples_per_peak?: number; nyquist_factor?: number };
+    const perPoint = ((g.samples_per_peak ?? 5) * (g.nyquist_factor ?? 5)) / 2;
+    floats = perPoint * rows;
+    how = `~${perPoint} frequencies per point (automatic grid) x ${rows} rows`;
+  }
+  if (params.multiband === true) floats *= 2;
+  const mb = (floats * 4) / 1e6;
+  if (mb > limitMb) {
+    throw bad(ApiCode.InvalidSpec, `params.save_periodograms: the full periodograms would take up to ~${mb.toFixed(0)} MB as float32 (${how}${params.multiband === true ? ', x2 with multiband' : ''}), above params.periodograms_max_mb = ${limitMb}; use a coarser grid (freq.n, samples_per_peak), fewer bands or objects, or raise params.periodograms_max_mb`, '/params/save_periodograms');
+  }
 }
 
 export async function planPeriodogram(spec: JobSpec): Promise<PlannerResult> {
@@ -102,6 +137,7 @@ export async function planPeriodogram(spec: JobSpec): Promise<PlannerResult> {
     }
   }
   const rows = parts.reduce((s, p) => s + (p.rows ?? 100_000), 0);
+  if (params.save_periodograms === true) checkPeriodogramSize(params, rows);
   return { count: parts.length, units: parts.map((partition) => ({ partition })), hasReduce: false, estimateCoreSeconds: rows * 5e-5 + parts.length * 0.1 };
 }
 

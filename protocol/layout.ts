@@ -44,6 +44,8 @@ export function committedPath(spec: JobSpec, hasReduce: boolean, task: Pick<Task
   if (hasReduce) return join(workRoot(out), 'partials', `${task.index}`, rel);
   // a task over several partitions (catalog.sql batching) writes each leaf at its HATS path
   if (HATS_OUTPUT_KINDS.has(task.kind) && /^dataset\/Norder=\d+\/Dir=\d+\/Npix=\d+\.parquet$/.test(rel)) return join(out, rel);
+  // periodogram's saved periodograms (params.save_periodograms) sit beside the catalog, in their own HATS-like tree
+  if (task.kind === 'periodogram' && /^periodograms\/(Norder=\d+\/Dir=\d+\/Npix=\d+|part-\d+)\.parquet$/.test(rel)) return join(out, rel);
   if (HATS_OUTPUT_KINDS.has(task.kind) && rel === 'part.parquet') {
     const p = task.partition;
     return p && p.order >= 0 ? join(out, hatsLeafRelPath(p.order, p.pixel)) : join(out, `part-${task.index}.parquet`);

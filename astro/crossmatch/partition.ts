@@ -16,6 +16,7 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { ang2pixMany, MAX_SAFE_ORDER } from '../healpix/index.js';
 import { readParquetSql, sqlIdent, withDuck, type HatsCatalog, type HatsPartition } from '../hats/index.js';
+import { readColumns } from '../tables.js';
 import { compileCrossmatchOptions, crossmatch, type CrossmatchOptions } from './crossmatch.js';
 import { CrossmatchCatalogError, CrossmatchReadError, throwIfAborted } from './errors.js';
 
@@ -101,18 +102,35 @@ export function planPartitionMatch(
 
 const pick = (p: PixelRef): PixelRef => ({ order: p.order, pixel: p.pixel });
 
+/** Ids of a batch of rows: BIGINT ids as a typed array (NULLs marked in `valid`), other types as values. */
+type IdColumn = { big: BigInt64Array; valid?: Uint8Array | undefined } | { vals: readonly RowId[] } | undefined;
+
 interface Rows {
   ra: Float64Array;
   dec: Float64Array;
-  id: RowId[];
+  id: IdColumn;
+  /** `_healpix_29` of each row when the file has it (margin rows: used to find rows that sit in the partition itself) */
+  hp29?: BigInt64Array | undefined;
+}
+
+function idAt(id: IdColumn, i: number): RowId {
+  if (id === undefined) return null;
+  if ('big' in id) return id.valid && !id.valid[i] ? null : id.big[i]!;
+  return id.vals[i] ?? null;
 }
 
 const ID_CANDIDATES = ['id', 'objectId', 'source_id', 'sourceId', 'object_id', 'diaObjectId'];
 
-async function columnsOf(conn: DuckDBConnection, files: readonly string[], where: string): Promise<string[]> {
+interface Described {
+  names: string[];
+  types: Map<string, string>;
+}
+
+async function columnsOf(conn: DuckDBConnection, files: readonly string[], where: string): Promise<Described> {
   try {
     const r = await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${readParquetSql(files)}`);
-    return r.getRows().map((row) => String(row[0]));
+    const rows = r.getRows();
+    return { names: rows.map((row) => String(row[0])), types: new Map(rows.map((row) => [String(row[0]), String(row[1])])) };
   } catch (err) {
     throw new CrossmatchReadError(where, `cannot read the schema: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
@@ -130,47 +148,144 @@ function resolveIdColumn(catalog: HatsCatalog, requested: string | undefined, co
   return ID_CANDIDATES.find((c) => columns.includes(c));
 }
 
-async function readRows(
-  conn: DuckDBConnection,
-  catalog: HatsCatalog,
-  partition: HatsPartition,
-  idColumn: string | undefined,
-): Promise<Rows> {
-  const cols = [sqlIdent(catalog.raColumn), sqlIdent(catalog.decColumn), idColumn === undefined ? 'NULL' : sqlIdent(idColumn)];
-  const ra: number[] = [];
-  const dec: number[] = [];
-  const id: RowId[] = [];
-  // one file at a time, so row positions follow the files' own order
+/** How a side's rows are read: its id column (and whether it is BIGINT, read as a typed array) and whether `_healpix_29` is there. */
+interface ReadPlan {
+  idColumn: string | undefined;
+  idIsBigint: boolean;
+  withHp29: boolean;
+}
+
+function readPlan(d: Described, idColumn: string | undefined, wantHp29: boolean): ReadPlan {
+  return { idColumn, idIsBigint: idColumn !== undefined && d.types.get(idColumn) === 'BIGINT', withHp29: wantHp29 && d.types.get('_healpix_29') === 'BIGINT' };
+}
+
+/** Rows of a partition, one columnar read per file (row positions follow the files' own order). */
+async function readRows(conn: DuckDBConnection, catalog: HatsCatalog, partition: HatsPartition, plan: ReadPlan): Promise<Rows> {
+  const idSql = plan.idColumn === undefined ? 'NULL' : sqlIdent(plan.idColumn);
+  const parts: { ra: Float64Array; dec: Float64Array; big?: BigInt64Array; valid?: Uint8Array | undefined; vals?: unknown[]; hp?: BigInt64Array }[] = [];
   for (const file of partition.files) {
-    let columns;
+    const what = `partition Norder=${partition.order} Npix=${partition.pixel}`;
+    const cols = [`CAST(${sqlIdent(catalog.raColumn)} AS DOUBLE)`, `CAST(${sqlIdent(catalog.decColumn)} AS DOUBLE)`, idSql, plan.withHp29 ? '"_healpix_29"' : 'CAST(NULL AS BIGINT)'];
+    let r;
     try {
-      const reader = await conn.runAndReadAll(`SELECT ${cols.join(', ')} FROM ${readParquetSql([file])}`);
-      columns = reader.getColumns();
+      r = await readColumns(conn, `SELECT ${cols.join(', ')} FROM ${readParquetSql([file])}`, ['f64', 'f64', plan.idIsBigint ? 'i64' : 'any', 'i64'] as const);
     } catch (err) {
-      throw new CrossmatchReadError(file, `partition Norder=${partition.order} Npix=${partition.pixel}: ${err instanceof Error ? err.message : String(err)}`, {
-        cause: err,
-      });
+      throw new CrossmatchReadError(file, `${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
-    const [cRa = [], cDec = [], cId = []] = columns;
-    for (let i = 0; i < cRa.length; i++) {
-      const a = cRa[i];
-      const d = cDec[i];
-      if (typeof a !== 'number' || typeof d !== 'number') {
-        throw new CrossmatchReadError(file, `row ${i}: ${catalog.raColumn}/${catalog.decColumn} are not numbers (${String(a)}, ${String(d)})`);
+    const [ra, dec, id, hp] = r.columns;
+    for (let i = 0; i < r.rows; i++) {
+      if (Number.isNaN(ra[i]!) || Number.isNaN(dec[i]!)) {
+        throw new CrossmatchReadError(file, `row ${i}: ${catalog.raColumn}/${catalog.decColumn} are not numbers (${ra[i]}, ${dec[i]})`);
       }
-      ra.push(a);
-      dec.push(d);
-      const v = cId[i];
-      id.push(typeof v === 'bigint' || typeof v === 'number' || typeof v === 'string' ? v : null);
     }
+    parts.push({ ra, dec, ...(id instanceof BigInt64Array ? { big: id, valid: r.valid[2] } : { vals: id as unknown[] }), ...(plan.withHp29 ? { hp } : {}) });
   }
-  return { ra: Float64Array.from(ra), dec: Float64Array.from(dec), id };
+  return concatRows(parts.map((p) => ({
+    ra: p.ra,
+    dec: p.dec,
+    id: plan.idColumn === undefined ? undefined : p.big ? { big: p.big, valid: p.valid } : { vals: (p.vals ?? []).map((v) => (typeof v === 'bigint' || typeof v === 'number' || typeof v === 'string' ? v : null)) },
+    hp29: p.hp,
+  })));
+}
+
+/** Rows of several batches one after the other (typed copies; ids stay typed when every batch is). */
+function concatRows(list: Rows[]): Rows {
+  if (list.length === 1) return list[0]!;
+  const n = list.reduce((s, r) => s + r.ra.length, 0);
+  const ra = new Float64Array(n);
+  const dec = new Float64Array(n);
+  const allBig = list.every((r) => r.id !== undefined && 'big' in r.id);
+  const noId = list.every((r) => r.id === undefined);
+  const allHp = list.every((r) => r.hp29 !== undefined);
+  const big = allBig ? new BigInt64Array(n) : undefined;
+  const anyNull = allBig && list.some((r) => r.id !== undefined && 'big' in r.id && r.id.valid !== undefined);
+  const valid = anyNull ? new Uint8Array(n).fill(1) : undefined;
+  const vals: RowId[] | undefined = !allBig && !noId ? new Array<RowId>(n) : undefined;
+  const hp29 = allHp ? new BigInt64Array(n) : undefined;
+  let o = 0;
+  for (const r of list) {
+    const m = r.ra.length;
+    ra.set(r.ra, o);
+    dec.set(r.dec, o);
+    if (big && r.id && 'big' in r.id) {
+      big.set(r.id.big, o);
+      if (valid && r.id.valid) valid.set(r.id.valid, o);
+    }
+    if (vals) for (let i = 0; i < m; i++) vals[o + i] = idAt(r.id, i);
+    if (hp29 && r.hp29) hp29.set(r.hp29, o);
+    o += m;
+  }
+  return { ra, dec, id: big ? { big, valid } : vals ? { vals } : undefined, hp29 };
+}
+
+/** Row positions (into `rows`) to keep, or undefined for all. */
+function subsetRows(rows: Rows, keep: Int32Array): Rows {
+  const ra = new Float64Array(keep.length);
+  const dec = new Float64Array(keep.length);
+  for (let i = 0; i < keep.length; i++) {
+    ra[i] = rows.ra[keep[i]!]!;
+    dec[i] = rows.dec[keep[i]!]!;
+  }
+  let id: IdColumn;
+  if (rows.id && 'big' in rows.id) {
+    const big = new BigInt64Array(keep.length);
+    const src = rows.id.big;
+    for (let i = 0; i < keep.length; i++) big[i] = src[keep[i]!]!;
+    const v = rows.id.valid;
+    id = { big, valid: v ? Uint8Array.from(keep, (k) => v[k]!) : undefined };
+  } else if (rows.id) {
+    const src = rows.id;
+    id = { vals: Array.from(keep, (k) => idAt(src, k)) };
+  }
+  return { ra, dec, id };
 }
 
 function findPartition(catalog: HatsCatalog, p: PixelRef): HatsPartition {
   const found = catalog.partitions.find((q) => q.order === p.order && q.pixel === p.pixel);
   if (!found) throw new CrossmatchCatalogError(catalog.root, `has no partition Norder=${p.order} Npix=${p.pixel}`);
   return found;
+}
+
+/**
+ * The margin rows minus those that are also rows of the partition itself (same id): a
+ * margin cache should hold only rows outside its partition, but some carry a few of the
+ * partition's own rows. Such a row lies inside the partition's pixel, so only margin rows
+ * inside it (by `_healpix_29` when present, else by position) are looked up by id, and the
+ * partition's ids are scanned only when there is one (no id set of the whole partition).
+ */
+function dropMarginDuplicates(primary: Rows, marginRows: Rows, rPart: PixelRef): Rows {
+  const m = marginRows.ra.length;
+  const inside: number[] = [];
+  const shift = BigInt(2 * (29 - rPart.order));
+  const pix = BigInt(rPart.pixel);
+  const byPos = ang2pixMany(rPart.order, marginRows.ra, marginRows.dec);
+  for (let i = 0; i < m; i++) {
+    const viaHp = marginRows.hp29 !== undefined && marginRows.hp29[i]! >> shift === pix;
+    if (viaHp || byPos[i] === rPart.pixel) inside.push(i);
+  }
+  if (inside.length === 0) return marginRows;
+  const wanted = new Map<RowId, number[]>();
+  for (const i of inside) {
+    const id = idAt(marginRows.id, i);
+    if (id === null) continue;
+    const l = wanted.get(id);
+    if (l) l.push(i);
+    else wanted.set(id, [i]);
+  }
+  if (wanted.size === 0) return marginRows;
+  const drop = new Uint8Array(m);
+  let dropped = 0;
+  for (let j = 0; j < primary.ra.length; j++) {
+    const l = wanted.get(idAt(primary.id, j));
+    if (l) for (const i of l) if (!drop[i]) {
+      drop[i] = 1;
+      dropped++;
+    }
+  }
+  if (dropped === 0) return marginRows;
+  const keep = new Int32Array(m - dropped);
+  for (let i = 0, k = 0; i < m; i++) if (!drop[i]) keep[k++] = i;
+  return subsetRows(marginRows, keep);
 }
 
 /**
@@ -207,14 +322,15 @@ export async function crossmatchPartition(
   return withDuck(async (conn) => {
     const leftFiles = leftPart.files;
     if (leftFiles.length === 0) throw new CrossmatchCatalogError(left.root, `partition Norder=${leftPart.order} Npix=${leftPart.pixel} has no leaf files`);
-    const leftIdCol = resolveIdColumn(left, options.leftIdColumn, await columnsOf(conn, leftFiles, leftFiles[0]!));
-    const leftRows = await readRows(conn, left, leftPart, leftIdCol);
+    const leftDescribed = await columnsOf(conn, leftFiles, leftFiles[0]!);
+    const leftIdCol = resolveIdColumn(left, options.leftIdColumn, leftDescribed.names);
+    const leftRows = await readRows(conn, left, leftPart, readPlan(leftDescribed, leftIdCol, false));
     const n = leftRows.ra.length;
     // HEALPix pixel of each left row at the deepest aligned order, to split rows between units
     const deepPix = maxOrder > leftPart.order ? ang2pixMany(maxOrder, leftRows.ra, leftRows.dec) : undefined;
 
-    let rightIdCol: string | undefined;
-    let rightIdResolved = false;
+    let rightPlan: ReadPlan | undefined;
+    let marginHp29: boolean | undefined;
     const pairs: Array<{ leftPos: Int32Array; rows: Rows; fromMargin: Uint8Array; m: ReturnType<typeof crossmatch> }> = [];
     for (const unit of units) {
       throwIfAborted(options.signal, `partition Norder=${partition.order} Npix=${partition.pixel}`);
@@ -229,36 +345,23 @@ export async function crossmatchPartition(
         leftPos = Int32Array.from({ length: n }, (_, i) => i);
       }
       if (leftPos.length === 0) continue;
-      const parts: Array<{ cat: HatsCatalog; part: HatsPartition; isMargin: boolean }> = [];
-      if (unit.right) parts.push({ cat: right, part: findPartition(right, unit.right), isMargin: false });
-      if (unit.margin && margin) parts.push({ cat: margin, part: findPartition(margin, unit.margin), isMargin: true });
-      const ra: number[] = [];
-      const dec: number[] = [];
-      const id: RowId[] = [];
-      const fromMargin: number[] = [];
-      const seen = new Set<RowId>();
-      for (const { cat, part, isMargin } of parts) {
-        if (part.files.length === 0) continue;
-        if (!rightIdResolved) {
-          rightIdCol = resolveIdColumn(right, options.rightIdColumn, await columnsOf(conn, part.files, part.files[0]!));
-          rightIdResolved = true;
-        }
-        const rows = await readRows(conn, cat, part, rightIdCol);
-        for (let j = 0; j < rows.ra.length; j++) {
-          const rid = rows.id[j] ?? null;
-          if (rightIdCol !== undefined && rid !== null) {
-            // a row in both the partition and its margin is kept once (from the partition)
-            if (isMargin && seen.has(rid)) continue;
-            if (!isMargin) seen.add(rid);
-          }
-          ra.push(rows.ra[j]!);
-          dec.push(rows.dec[j]!);
-          id.push(rid);
-          fromMargin.push(isMargin ? 1 : 0);
+      const rPart = unit.right ? findPartition(right, unit.right) : undefined;
+      const mPart = unit.margin && margin ? findPartition(margin, unit.margin) : undefined;
+      for (const part of [rPart, mPart]) {
+        if (rightPlan === undefined && part && part.files.length > 0) {
+          const d = await columnsOf(conn, part.files, part.files[0]!);
+          rightPlan = readPlan(d, resolveIdColumn(right, options.rightIdColumn, d.names), true);
         }
       }
-      if (ra.length === 0) continue;
-      const rightRows: Rows = { ra: Float64Array.from(ra), dec: Float64Array.from(dec), id };
+      if (marginHp29 === undefined && mPart && mPart.files.length > 0) marginHp29 = (await columnsOf(conn, mPart.files, mPart.files[0]!)).types.get('_healpix_29') === 'BIGINT';
+      const primary = rPart && rPart.files.length > 0 && rightPlan ? await readRows(conn, right, rPart, { ...rightPlan, withHp29: false }) : undefined;
+      let marginRows = mPart && mPart.files.length > 0 && rightPlan && margin ? await readRows(conn, margin, mPart, { ...rightPlan, withHp29: marginHp29 === true }) : undefined;
+      if (primary && marginRows && rPart && rightPlan?.idColumn !== undefined) marginRows = dropMarginDuplicates(primary, marginRows, rPart);
+      const batches = [primary, marginRows].filter((r): r is Rows => r !== undefined && r.ra.length > 0);
+      if (batches.length === 0) continue;
+      const rightRows = concatRows(batches);
+      const fromMargin = new Uint8Array(rightRows.ra.length);
+      if (marginRows) fromMargin.fill(1, rightRows.ra.length - marginRows.ra.length);
       const sub = {
         ra: Float64Array.from(leftPos, (i) => leftRows.ra[i]!),
         dec: Float64Array.from(leftPos, (i) => leftRows.dec[i]!),
@@ -267,7 +370,7 @@ export async function crossmatchPartition(
       if (opts.mode === 'nearest') xmOpts.k = opts.k;
       if (options.signal) xmOpts.signal = options.signal;
       const m = crossmatch(sub, rightRows, xmOpts);
-      pairs.push({ leftPos, rows: rightRows, fromMargin: Uint8Array.from(fromMargin), m });
+      pairs.push({ leftPos, rows: rightRows, fromMargin, m });
     }
 
     // merge units; each left row is in exactly one unit, so sorting by left position keeps rank order
@@ -295,8 +398,8 @@ export async function crossmatchPartition(
       const u = pairs[unit]!;
       const r = u.m.right[p]!;
       out.left[q] = pos;
-      out.leftId[q] = leftRows.id[pos] ?? null;
-      out.rightId[q] = u.rows.id[r] ?? null;
+      out.leftId[q] = idAt(leftRows.id, pos);
+      out.rightId[q] = idAt(u.rows.id, r);
       out.rightRa[q] = u.rows.ra[r]!;
       out.rightDec[q] = u.rows.dec[r]!;
       out.rightFromMargin[q] = u.fromMargin[r]!;

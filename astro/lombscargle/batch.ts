@@ -30,6 +30,8 @@ export interface LombScargleBatchOptions extends Omit<LombScargleOptions, 'onPro
   labels?: readonly string[];
   /** Reports light curves done out of lcs.length. */
   onProgress?: ProgressCallback;
+  /** Receives each light curve's full periodogram (on its grid) before it is summarized; keep it to save it. */
+  onPower?: (index: number, power: Float64Array, grid: FrequencyGrid) => void;
 }
 
 /**
@@ -56,6 +58,7 @@ export function lombScargleBatch(
       const g = validateFrequencyGrid(typeof grid === 'function' ? grid(lc, index) : grid);
       const prep = prepareFor(lc, o);
       const power = periodogramOfPrepared(prep, g, o);
+      opts.onPower?.(index, power, g);
       let best = 0;
       for (let k = 1; k < power.length; k++) if ((power[k] as number) > (power[best] as number)) best = k;
       const bestPower = power[best] as number;

@@ -118,8 +118,12 @@ const firstLine = (err: unknown) => ((err as Error)?.message ?? String(err)).spl
 let tableCounter = 0;
 
 async function describe(conn: DuckDBConnection, files: string[], where: string): Promise<string[]> {
+  return (await describeTypes(conn, files, where)).map((c) => c.name);
+}
+
+async function describeTypes(conn: DuckDBConnection, files: string[], where: string): Promise<{ name: string; type: string }[]> {
   try {
-    return (await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${tables.readFilesSql(files)}`)).getRows().map((r) => String(r[0]));
+    return (await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${tables.readFilesSql(files)}`)).getRows().map((r) => ({ name: String(r[0]), type: String(r[1]) }));
   } catch (err) {
     throw new InputError(`cannot read ${where}: ${firstLine(err)}`, /No files found|does not exist|Cannot open/i.test(firstLine(err)) ? 'input_not_found' : 'invalid_input', where, { cause: err });
   }
@@ -219,25 +223,167 @@ async function matchWhole(conn: DuckDBConnection, leftTable: string, unit: Cross
   };
 }
 
+/** Runs the match, mapping kernel errors to task errors. */
+async function runMatch(fn: () => Promise<Pairs>, signal: AbortSignal, where: string): Promise<Pairs> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (signal.aborted || err instanceof crossmatch.CrossmatchAbortedError) throw new TaskCancelledError('cancelled');
+    if (err instanceof crossmatch.CrossmatchReadError || err instanceof crossmatch.CrossmatchCatalogError || err instanceof crossmatch.CrossmatchInputError) {
+      throw new InputError(`cross-match of ${where}: ${err.message}`, 'invalid_input', where, { cause: err });
+    }
+    if (err instanceof InputError) throw err;
+    throw new TaskFailedError(`cross-match of ${where} failed: ${firstLine(err)}`, 'crossmatch_failed', false, where, { cause: err });
+  }
+}
+
+interface DirectArgs {
+  ctx: ExecContext;
+  part: UnitPartition;
+  unit: CrossmatchUnit;
+  p: CrossmatchParams;
+  where: string;
+  out: string;
+  hasHealpix: boolean;
+  leftIdIsBigint: boolean;
+}
+
+/**
+ * The pair table of a HATS x HATS task with no extra columns, built from typed
+ * columns: the left rows' id, position and HEALPix index are read once (file
+ * order, as crossmatchPartition numbers them), gathered per pair and appended
+ * a chunk at a time to a temp table that is copied to Parquet as is (pairs are
+ * already in output order: left row, then rank). Same columns, types and order
+ * as the SQL path.
+ */
+async function writeDirect(conn: DuckDBConnection, a: DirectArgs): Promise<{ leftRows: number; pairs: number; marginUsed: boolean; path: string; seconds: Record<string, number> }> {
+  const { ctx, part, unit, p, where, out } = a;
+  const q = hats.sqlIdent;
+  const t0 = performance.now();
+  const offsets: number[] = [];
+  const lefts = [];
+  let leftRows = 0;
+  for (const f of part.files) {
+    const r = await tables.readColumns(
+      conn,
+      `SELECT ${q(p.leftId)}, CAST(${q(unit.left.raColumn)} AS DOUBLE), CAST(${q(unit.left.decColumn)} AS DOUBLE), ${a.hasHealpix ? '"_healpix_29"' : 'CAST(NULL AS BIGINT)'} FROM ${tables.readFilesSql([f])}`,
+      [a.leftIdIsBigint ? 'i64' : 'str', 'f64', 'f64', 'i64'] as const,
+    );
+    offsets.push(leftRows);
+    lefts.push(r);
+    leftRows += r.rows;
+  }
+  const t1 = performance.now();
+  ctx.progress();
+  if (ctx.signal.aborted) throw new TaskCancelledError('cancelled');
+  const pairs = await runMatch(() => matchHats(part, unit, p, ctx.signal), ctx.signal, where);
+  ctx.progress();
+  const t2 = performance.now();
+  const n = pairs.leftPos.length;
+  // left row position → (file, row)
+  const fileOf = (pos: number) => {
+    let k = offsets.length - 1;
+    while (k > 0 && offsets[k]! > pos) k--;
+    return k;
+  };
+  const lId = a.leftIdIsBigint ? new BigInt64Array(n) : undefined;
+  const lIdValid = a.leftIdIsBigint ? new Uint8Array(n).fill(1) : undefined;
+  const lIdStr: (string | null)[] | undefined = a.leftIdIsBigint ? undefined : new Array<string | null>(n);
+  const ra = new Float64Array(n);
+  const dec = new Float64Array(n);
+  const hp = a.hasHealpix ? new BigInt64Array(n) : undefined;
+  const hpValid = a.hasHealpix ? new Uint8Array(n).fill(1) : undefined;
+  let anyIdNull = false;
+  let anyHpNull = false;
+  for (let i = 0; i < n; i++) {
+    const pos = pairs.leftPos[i]!;
+    const k = fileOf(pos);
+    const r = lefts[k]!;
+    const j = pos - offsets[k]!;
+    const [cId, cRa, cDec, cHp] = r.columns;
+    if (lId && lIdValid) {
+      const ok = !r.valid[0] || r.valid[0][j] === 1;
+      lId[i] = ok ? (cId as BigInt64Array)[j]! : 0n;
+      if (!ok) (lIdValid[i] = 0), (anyIdNull = true);
+    } else if (lIdStr) lIdStr[i] = (cId as (string | null)[])[j] ?? null;
+    ra[i] = cRa[j]!;
+    dec[i] = cDec[j]!;
+    if (hp && hpValid) {
+      const ok = !r.valid[3] || r.valid[3][j] === 1;
+      hp[i] = ok ? cHp[j]! : 0n;
+      if (!ok) (hpValid[i] = 0), (anyHpNull = true);
+    }
+  }
+  const first = pairs.rightId.find((v) => v !== null);
+  const rIdType = typeof first === 'string' ? 'VARCHAR' : typeof first === 'number' ? 'DOUBLE' : 'BIGINT';
+  const table = `xm_out_${process.pid}_${++tableCounter}`;
+  const defs = [
+    `${q(`left_${p.leftId}`)} ${a.leftIdIsBigint ? 'BIGINT' : 'VARCHAR'}`,
+    `${q(`right_${p.rightId}`)} ${rIdType}`,
+    'separation_arcsec DOUBLE',
+    '"rank" INTEGER',
+    'ra DOUBLE',
+    'dec DOUBLE',
+    ...(a.hasHealpix ? ['_healpix_29 BIGINT'] : []),
+    'right_ra DOUBLE',
+    'right_dec DOUBLE',
+  ];
+  await conn.run(`CREATE TEMP TABLE ${table} (${defs.join(', ')})`);
+  try {
+    const app: DuckDBAppender = await conn.createAppender(table, 'main', 'temp');
+    tables.appendColumns(app, [
+      lId ? { type: 'i64', data: lId, valid: anyIdNull ? lIdValid : undefined } : { type: 'str', data: lIdStr! },
+      rightIdColumn(pairs.rightId, rIdType),
+      { type: 'f64', data: pairs.sep },
+      { type: 'i32', data: pairs.rank },
+      { type: 'f64', data: ra },
+      { type: 'f64', data: dec },
+      ...(hp ? [{ type: 'i64', data: hp, valid: anyHpNull ? hpValid : undefined } as const] : []),
+      { type: 'f64', data: pairs.rightRa },
+      { type: 'f64', data: pairs.rightDec },
+    ]);
+    app.closeSync();
+    await conn.run(`COPY ${table} TO ${tables.sqlString(out)} (FORMAT parquet, COMPRESSION zstd)`);
+  } catch (err) {
+    throw new TaskFailedError(`cannot write the pairs of ${where}: ${firstLine(err)}`, 'write_failed', true, where, { cause: err });
+  } finally {
+    await conn.run(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
+  }
+  const t3 = performance.now();
+  const sec = (ms: number) => +(ms / 1000).toFixed(3);
+  return { leftRows, pairs: n, marginUsed: pairs.marginUsed, path: 'partition', seconds: { left: sec(t1 - t0), match: sec(t2 - t1), write: sec(t3 - t2) } };
+}
+
+function rightIdColumn(ids: readonly crossmatch.RowId[], idType: string): tables.AppendColumn {
+  const n = ids.length;
+  if (idType === 'VARCHAR') return { type: 'str', data: ids.map((v) => (v === null || v === undefined ? null : String(v))) };
+  if (idType === 'DOUBLE') return { type: 'f64', data: Float64Array.from(ids, (v) => (v === null || v === undefined ? Number.NaN : Number(v))), nanIsNull: true };
+  const data = new BigInt64Array(n);
+  let valid: Uint8Array | undefined;
+  for (let i = 0; i < n; i++) {
+    const v = ids[i];
+    if (v === null || v === undefined) (valid ??= new Uint8Array(n).fill(1))[i] = 0;
+    else data[i] = BigInt(v);
+  }
+  return { type: 'i64', data, valid };
+}
+
 async function writePairs(conn: DuckDBConnection, table: string, pairs: Pairs): Promise<void> {
   const first = pairs.rightId.find((v) => v !== null);
   const idType = typeof first === 'string' ? 'VARCHAR' : typeof first === 'number' ? 'DOUBLE' : 'BIGINT';
   await conn.run(`CREATE TEMP TABLE ${table} (ord INTEGER, lpos BIGINT, rid ${idType}, sep DOUBLE, rnk INTEGER, rra DOUBLE, rdec DOUBLE)`);
+  const n = pairs.leftPos.length;
+  const rid = rightIdColumn(pairs.rightId, idType);
   const app: DuckDBAppender = await conn.createAppender(table, 'main', 'temp');
-  for (let i = 0; i < pairs.leftPos.length; i++) {
-    app.appendInteger(i);
-    app.appendBigInt(BigInt(pairs.leftPos[i]!));
-    const id = pairs.rightId[i];
-    if (id === null || id === undefined) app.appendNull();
-    else if (idType === 'VARCHAR') app.appendVarchar(String(id));
-    else if (idType === 'DOUBLE') app.appendDouble(Number(id));
-    else app.appendBigInt(BigInt(id));
-    app.appendDouble(pairs.sep[i]!);
-    app.appendInteger(pairs.rank[i]!);
-    app.appendDouble(pairs.rightRa[i]!);
-    app.appendDouble(pairs.rightDec[i]!);
-    app.endRow();
-  }
+  tables.appendColumns(app, [
+    { type: 'i32', data: Int32Array.from({ length: n }, (_, i) => i) },
+    { type: 'i64', data: BigInt64Array.from(pairs.leftPos, (x) => BigInt(x)) },
+    rid,
+    { type: 'f64', data: pairs.sep },
+    { type: 'i32', data: pairs.rank },
+    { type: 'f64', data: pairs.rightRa },
+    { type: 'f64', data: pairs.rightDec },
+  ]);
   app.closeSync();
 }
 
@@ -257,9 +403,17 @@ export const crossmatchExecutor: Executor = {
     const out = join(ctx.outDir, 'part.parquet');
     const q = hats.sqlIdent;
     const summary = await hats.withDuck(async (conn) => {
-      const leftCols = await describe(conn, part.files, where);
+      const leftTypes = await describeTypes(conn, part.files, where);
+      const leftCols = leftTypes.map((c) => c.name);
       requireColumns(leftCols, [p.leftId, unit.left.raColumn, unit.left.decColumn, ...p.leftColumns], 'left', where);
       const hasHealpix = leftCols.includes('_healpix_29');
+      const leftIdType = leftTypes.find((c) => c.name === p.leftId)?.type;
+      const both = unit.left.kind === 'hats' && unit.right.kind === 'hats' && part.order >= 0;
+      // HATS x HATS with no extra columns: the pair table is built here from typed columns (no SQL join)
+      if (both && p.leftColumns.length === 0 && p.rightColumns.length === 0 && (leftIdType === 'BIGINT' || leftIdType === 'VARCHAR')
+        && (!hasHealpix || leftTypes.find((c) => c.name === '_healpix_29')?.type === 'BIGINT')) {
+        return writeDirect(conn, { ctx, part, unit, p, where, out, hasHealpix, leftIdIsBigint: leftIdType === 'BIGINT' });
+      }
       const n = ++tableCounter;
       const L = `xm_left_${process.pid}_${n}`;
       const P = `xm_pairs_${process.pid}_${n}`;
@@ -271,22 +425,14 @@ export const crossmatchExecutor: Executor = {
           ...(hasHealpix ? ['"_healpix_29" AS "__hp"'] : []),
           ...p.leftColumns.map((c, i) => `${q(c)} AS "__l${i}"`),
         ].join(', ');
+        const t0 = performance.now();
         const leftRows = await materializeLeft(conn, L, part.files, select);
+        const t1 = performance.now();
         ctx.progress();
         if (ctx.signal.aborted) throw new TaskCancelledError('cancelled');
-        const both = unit.left.kind === 'hats' && unit.right.kind === 'hats' && part.order >= 0;
-        let pairs: Pairs;
-        try {
-          pairs = both ? await matchHats(part, unit, p, ctx.signal) : await matchWhole(conn, L, unit, p, ctx.signal);
-        } catch (err) {
-          if (ctx.signal.aborted || err instanceof crossmatch.CrossmatchAbortedError) throw new TaskCancelledError('cancelled');
-          if (err instanceof crossmatch.CrossmatchReadError || err instanceof crossmatch.CrossmatchCatalogError || err instanceof crossmatch.CrossmatchInputError) {
-            throw new InputError(`cross-match of ${where}: ${err.message}`, 'invalid_input', where, { cause: err });
-          }
-          if (err instanceof InputError) throw err;
-          throw new TaskFailedError(`cross-match of ${where} failed: ${firstLine(err)}`, 'crossmatch_failed', false, where, { cause: err });
-        }
+        const pairs = await runMatch(() => (both ? matchHats(part, unit, p, ctx.signal) : matchWhole(conn, L, unit, p, ctx.signal)), ctx.signal, where);
         ctx.progress();
+        const t2 = performance.now();
         await writePairs(conn, P, pairs);
         let rightJoin = '';
         if (p.rightColumns.length > 0) {
@@ -316,7 +462,9 @@ export const crossmatchExecutor: Executor = {
         } catch (err) {
           throw new TaskFailedError(`cannot write the pairs of ${where}: ${firstLine(err)}`, 'write_failed', true, where, { cause: err });
         }
-        return { leftRows, pairs: pairs.leftPos.length, marginUsed: pairs.marginUsed, path: both ? 'partition' : 'whole' };
+        const t3 = performance.now();
+        const sec = (ms: number) => +(ms / 1000).toFixed(3);
+        return { leftRows, pairs: pairs.leftPos.length, marginUsed: pairs.marginUsed, path: both ? 'partition' : 'whole', seconds: { left: sec(t1 - t0), match: sec(t2 - t1), write: sec(t3 - t2) } };
       } finally {
         await conn.run(`DROP TABLE IF EXISTS ${L}`).catch(() => undefined);
         await conn.run(`DROP TABLE IF EXISTS ${P}`).catch(() => undefined);

@@ -26,6 +26,8 @@ export interface PeriodogramSettings {
   multiband: boolean;
   /** bands with fewer usable points are left out */
   minObs: number;
+  /** keep each row's full periodogram (float32) in BandResult.powers */
+  savePowers?: boolean;
 }
 
 export interface BandLightCurve {
@@ -54,6 +56,9 @@ export interface BandResult {
   fap: number | null;
   peakPeriods: number[];
   peakPowers: number[];
+  /** with settings.savePowers: the whole periodogram as float32, on the grid f_k = fmin + k df */
+  powers?: Float32Array;
+  grid?: { fmin: number; df: number; n: number };
 }
 
 export interface ObjectResult {
@@ -92,8 +97,10 @@ export function computeObject(bands: readonly BandLightCurve[], s: PeriodogramSe
       continue;
     }
     let reason: string | undefined;
+    let saved: { powers: Float32Array; grid: { fmin: number; df: number; n: number } } | undefined;
     const [sum] = lombscargle.lombScargleBatch([lc], (c) => gridFor(s.freq, c.t), {
       ...opts,
+      ...(s.savePowers ? { onPower: (_i: number, power: Float64Array, g: lombscargle.FrequencyGrid) => (saved = { powers: Float32Array.from(power), grid: { fmin: g.fmin, df: g.df, n: g.n } }) } : {}),
       labels: [`band ${lc.band}`],
       skipInvalid: true,
       onSkipped: (_i, err) => {
@@ -114,6 +121,7 @@ export function computeObject(bands: readonly BandLightCurve[], s: PeriodogramSe
       fap: sum.fap,
       peakPeriods: sum.peaks.map((p) => p.period),
       peakPowers: sum.peaks.map((p) => p.power),
+      ...(saved ?? {}),
     });
   }
   if (s.multiband && used.length > 0) {
@@ -164,7 +172,15 @@ function multibandRow(bands: readonly BandLightCurve[], s: PeriodogramSettings):
     fap: null,
     peakPeriods: peaks.map((p) => p.period),
     peakPowers: peaks.map((p) => p.power),
+    ...(s.savePowers ? { powers: Float32Array.from(power), grid: { fmin: grid.fmin, df: grid.df, n: grid.n } } : {}),
   };
+}
+
+/** Buffers of a job's results, moved (not copied) back from the thread: the saved periodograms. */
+export function periodogramResultBuffers(results: readonly ObjectResult[]): ArrayBuffer[] {
+  const out: ArrayBuffer[] = [];
+  for (const r of results) for (const row of r.rows) if (row.powers) out.push(row.powers.buffer as ArrayBuffer);
+  return out;
 }
 
 /** One pool job: every object in turn. */
@@ -183,12 +199,15 @@ if (parentPort && isPoolThread(workerData)) {
   const port = parentPort;
   port.on('message', (msg: ThreadRequest<PeriodogramJob>) => {
     let reply: ThreadReply<ObjectResult[]>;
+    let transfer: ArrayBuffer[] = [];
     try {
-      reply = { id: msg.id, ok: true, result: computePeriodogramJob(msg.job) };
+      const result = computePeriodogramJob(msg.job);
+      transfer = periodogramResultBuffers(result);
+      reply = { id: msg.id, ok: true, result };
     } catch (err) {
       const e = err instanceof Error ? err : new Error(String(err));
       reply = { id: msg.id, ok: false, error: { name: e.name, message: e.message } };
     }
-    port.postMessage(reply);
+    port.postMessage(reply, transfer);
   });
 }

@@ -30,7 +30,8 @@
  *   top_n @default 3, multiband @default false, min_obs @default 10
  *   columns: { id: objectId, time: mjd, band: band, flux: flux, flux_err: fluxErr, ra: ra, dec: dec }
  */
-import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
 import { LIST, DOUBLE } from '@duckdb/node-api';
 import { hats, tables } from '../../astro/index.js';
@@ -38,7 +39,9 @@ import { InputError, TaskCancelledError, TaskFailedError } from '../errors.js';
 import { fileRecord } from '../files.js';
 import type { ExecContext, ExecResult, Executor } from '../types.js';
 import {
+  allTimes,
   computePeriodogramJob,
+  gridFor,
   periodogramJobBuffers,
   type BandLightCurve,
   type FreqSpec,
@@ -62,7 +65,16 @@ export interface PeriodogramParams {
   columns: PeriodogramColumns;
   bands?: string[];
   settings: PeriodogramSettings;
+  /** params.save_periodograms: write the full periodograms (see PERIODOGRAMS_DIR) */
+  savePeriodograms: boolean;
+  /** params.periodograms_max_mb: refuse to save more than this (estimated at submit, exact per task) */
+  periodogramsMaxMb: number;
 }
+
+/** Where saved periodograms go, under the job's output: periodograms/Norder=K/Dir=D/Npix=N.parquet (HATS input) or periodograms/part-<task>.parquet. */
+export const PERIODOGRAMS_DIR = 'periodograms';
+/** Default of params.periodograms_max_mb. */
+export const DEFAULT_PERIODOGRAMS_MAX_MB = 10_240;
 
 const NORMALIZATIONS = ['standard', 'model', 'log', 'psd'] as const;
 const COLUMN_KEYS: Record<keyof PeriodogramColumns, string> = { id: 'id', time: 'time', band: 'band', flux: 'flux', fluxErr: 'flux_err', ra: 'ra', dec: 'dec' };
@@ -100,7 +112,7 @@ function freqSpec(v: unknown): FreqSpec {
 /** Fills defaults and rejects bad values (InputError with the spec field). Pure. */
 export function periodogramParams(params: unknown): PeriodogramParams {
   const p = (params ?? {}) as Record<string, unknown>;
-  const known = ['freq', 'bands', 'method', 'normalization', 'top_n', 'multiband', 'min_obs', 'columns', 'save_periodograms'];
+  const known = ['freq', 'bands', 'method', 'normalization', 'top_n', 'multiband', 'min_obs', 'columns', 'save_periodograms', 'periodograms_max_mb'];
   for (const k of Object.keys(p)) if (!known.includes(k)) throw bad(`unknown periodogram parameter ${JSON.stringify(k)} (known: ${known.join(', ')})`, `/params/${k}`);
   const method = p.method ?? 'fast';
   if (method !== 'fast' && method !== 'exact') throw bad("params.method must be 'fast' or 'exact'", '/params/method');
@@ -111,7 +123,9 @@ export function periodogramParams(params: unknown): PeriodogramParams {
   const minObs = p.min_obs ?? 10;
   if (!(Number.isInteger(minObs) && (minObs as number) >= 3)) throw bad('params.min_obs must be an integer >= 3', '/params/min_obs');
   if (p.multiband !== undefined && typeof p.multiband !== 'boolean') throw bad('params.multiband must be true or false', '/params/multiband');
-  if (p.save_periodograms !== undefined && p.save_periodograms !== false) throw bad('params.save_periodograms is not supported yet (only false)', '/params/save_periodograms');
+  if (p.save_periodograms !== undefined && typeof p.save_periodograms !== 'boolean') throw bad('params.save_periodograms must be true or false', '/params/save_periodograms');
+  const maxMb = p.periodograms_max_mb ?? DEFAULT_PERIODOGRAMS_MAX_MB;
+  if (!(isNum(maxMb) && maxMb > 0)) throw bad('params.periodograms_max_mb must be a number > 0 (megabytes)', '/params/periodograms_max_mb');
   let bands: string[] | undefined;
   if (p.bands !== undefined) {
     if (!Array.isArray(p.bands) || p.bands.length === 0 || !p.bands.every((b) => typeof b === 'string' && b !== '')) throw bad('params.bands must be a non-empty list of band names', '/params/bands');
@@ -131,7 +145,9 @@ export function periodogramParams(params: unknown): PeriodogramParams {
   return {
     columns,
     ...(bands ? { bands } : {}),
-    settings: { freq: freqSpec(p.freq), method, normalization: normalization as PeriodogramSettings['normalization'], topN: topN as number, multiband: p.multiband === true, minObs: minObs as number },
+    settings: { freq: freqSpec(p.freq), method, normalization: normalization as PeriodogramSettings['normalization'], topN: topN as number, multiband: p.multiband === true, minObs: minObs as number, ...(p.save_periodograms === true ? { savePowers: true } : {}) },
+    savePeriodograms: p.save_periodograms === true,
+    periodogramsMaxMb: maxMb,
   };
 }
 
@@ -174,73 +190,161 @@ async function loadPartition(conn: DuckDBConnection, files: string[], p: Periodo
   const idType = described.find((d) => d.name === c.id)!.type;
   const idIsInteger = INTEGER_TYPES.test(idType);
   const q = hats.sqlIdent;
-  const idSql = `CAST(${q(c.id)} AS ${idIsInteger ? 'BIGINT' : 'VARCHAR'})`;
   const filter = `WHERE ${q(c.id)} IS NOT NULL` + (p.bands ? ` AND CAST(${q(c.band)} AS VARCHAR) IN (${p.bands.map(tables.sqlString).join(', ')})` : '');
-  // per object: mean position and HEALPix index. Forced photometry usually repeats one position:
-  // then it is taken as is (exact, whatever order DuckDB aggregates in); otherwise a compensated
-  // mean, RA averaged across the 0/360 wrap when the rows straddle it
-  const ra = `CAST(${q(c.ra)} AS DOUBLE)`;
-  const dec = `CAST(${q(c.dec)} AS DOUBLE)`;
-  const perObject = [
-    idSql,
-    hasPos ? `CASE WHEN min(${ra}) = max(${ra}) THEN min(${ra}) WHEN max(${ra}) - min(${ra}) > 180 THEN (favg(CASE WHEN ${ra} > 180 THEN ${ra} - 360 ELSE ${ra} END) + 360) % 360 ELSE favg(${ra}) END` : 'NULL',
-    hasPos ? `CASE WHEN min(${dec}) = max(${dec}) THEN min(${dec}) ELSE favg(${dec}) END` : 'NULL',
-    hasHealpix ? 'CAST(any_value("_healpix_29") AS BIGINT)' : 'NULL',
+  // one columnar read in file order (no SQL sort, no second pass for positions): typed arrays straight
+  // from DuckDB's vectors; grouping, ordering and per-object positions are done here in O(rows)
+  const sel = [
+    `CAST(${q(c.id)} AS ${idIsInteger ? 'BIGINT' : 'VARCHAR'})`,
+    `CAST(${q(c.band)} AS VARCHAR)`,
+    `CAST(${q(c.time)} AS DOUBLE)`,
+    `CAST(${q(c.flux)} AS DOUBLE)`,
+    `CAST(${q(c.fluxErr)} AS DOUBLE)`,
+    hasPos ? `CAST(${q(c.ra)} AS DOUBLE)` : 'CAST(NULL AS DOUBLE)',
+    hasPos ? `CAST(${q(c.dec)} AS DOUBLE)` : 'CAST(NULL AS DOUBLE)',
+    hasHealpix ? 'CAST("_healpix_29" AS BIGINT)' : 'CAST(NULL AS BIGINT)',
   ];
-  // light curves ordered by object, band, time (ties broken by the values) so every run groups and sums identically
-  const lcSql = `SELECT ${idSql}, CAST(${q(c.band)} AS VARCHAR), CAST(${q(c.time)} AS DOUBLE), CAST(${q(c.flux)} AS DOUBLE), CAST(${q(c.fluxErr)} AS DOUBLE) FROM ${src} ${filter} ORDER BY 1, 2, 3, 4, 5`;
-  const objSql = `SELECT ${perObject.join(', ')} FROM ${src} ${filter} GROUP BY 1`;
-  let columns;
-  let objColumns;
+  let read;
   try {
-    columns = (await conn.runAndReadAll(lcSql)).getColumns();
-    objColumns = (await conn.runAndReadAll(objSql)).getColumns();
+    read = await tables.readColumns(conn, `SELECT ${sel.join(', ')} FROM ${src} ${filter}`, [idIsInteger ? 'i64' : 'str', 'str', 'f64', 'f64', 'f64', 'f64', 'f64', 'i64'] as const);
   } catch (err) {
     throw new InputError(`cannot read the light curves of ${where}: ${firstLine(err)}`, 'invalid_input', where, { cause: err });
   }
-  const [cId = [], cBand = [], cT = [], cY = [], cDy = []] = columns;
-  const [oId = [], oRa = [], oDec = [], oHp = []] = objColumns;
-  const perId = new Map<unknown, number>();
-  oId.forEach((v, i) => perId.set(v, i));
-  const n = cId.length;
-  const num = (v: unknown) => (typeof v === 'number' ? v : Number.NaN);
-  const out: LoadedPartition = { ids: [], objects: [], rows: n, idIsInteger };
-  const raOut: number[] = [];
-  const decOut: number[] = [];
-  const hpOut: (bigint | null)[] = [];
-  let i = 0;
-  while (i < n) {
-    const id = cId[i];
+  return groupRows(read.rows, read.columns, read.valid[7], { hasPos, hasHealpix, idIsInteger });
+}
+
+type IdColumn = BigInt64Array | (string | null)[];
+type RowColumns = readonly [IdColumn, (string | null)[], Float64Array, Float64Array, Float64Array, Float64Array, Float64Array, BigInt64Array];
+
+const cmpKey = (a: bigint | string, b: bigint | string): number => (a < b ? -1 : a > b ? 1 : 0);
+/** Total order on doubles used for tie-breaking: NaN after every number (as DuckDB sorts them). */
+const cmpNum = (a: number, b: number): number => (a < b ? -1 : a > b ? 1 : a === b ? 0 : Number.isNaN(a) ? (Number.isNaN(b) ? 0 : 1) : -1);
+
+/** Mean of `xs[perm[from..to)]`: the value itself when all are equal, else a compensated (Neumaier) mean; RA across the 0/360 wrap. */
+function meanOf(xs: Float64Array, perm: Uint32Array, from: number, to: number, wrap: boolean): number {
+  let lo = Infinity;
+  let hi = -Infinity;
+  let any = false;
+  for (let i = from; i < to; i++) {
+    const x = xs[perm[i]!]!;
+    if (Number.isNaN(x)) continue;
+    any = true;
+    if (x < lo) lo = x;
+    if (x > hi) hi = x;
+  }
+  if (!any) return Number.NaN;
+  if (lo === hi) return lo;
+  const shift = wrap && hi - lo > 180;
+  let sum = 0;
+  let comp = 0;
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    let x = xs[perm[i]!]!;
+    if (Number.isNaN(x)) continue;
+    if (shift && x > 180) x -= 360;
+    const t = sum + x;
+    comp += Math.abs(sum) >= Math.abs(x) ? sum - t + x : x - t + sum;
+    sum = t;
+    n++;
+  }
+  const m = (sum + comp) / n;
+  return shift ? (m + 360) % 360 : m;
+}
+
+/**
+ * Groups rows (any order) into objects (sorted by id) and bands (sorted by name), each light curve
+ * ordered by time, ties broken by flux then error, so every run groups and sums identically.
+ */
+function groupRows(n: number, cols: RowColumns, hpValid: Uint8Array | undefined, o: { hasPos: boolean; hasHealpix: boolean; idIsInteger: boolean }): LoadedPartition {
+  const [cId, cBand, cT, cY, cDy, cRa, cDec, cHp] = cols;
+  const idAt = (i: number): bigint | string => (o.idIsInteger ? (cId as BigInt64Array)[i]! : ((cId as (string | null)[])[i] ?? ''));
+  // objects in first-seen order, then ranked by id
+  const objOf = new Int32Array(n);
+  const firstIds: (bigint | string)[] = [];
+  const index = new Map<bigint | string, number>();
+  let prev: bigint | string | undefined;
+  let prevObj = -1;
+  for (let i = 0; i < n; i++) {
+    const id = idAt(i);
+    if (id !== prev) {
+      let k = index.get(id);
+      if (k === undefined) {
+        k = firstIds.length;
+        index.set(id, k);
+        firstIds.push(id);
+      }
+      prev = id;
+      prevObj = k;
+    }
+    objOf[i] = prevObj;
+  }
+  const nObj = firstIds.length;
+  const order = Array.from({ length: nObj }, (_, k) => k).sort((a, b) => cmpKey(firstIds[a]!, firstIds[b]!));
+  const rank = new Int32Array(nObj);
+  order.forEach((k, r) => (rank[k] = r));
+  // counting sort of the rows by object rank (stable: file order within an object)
+  const start = new Uint32Array(nObj + 1);
+  for (let i = 0; i < n; i++) start[rank[objOf[i]!]! + 1]!++;
+  for (let r = 0; r < nObj; r++) start[r + 1]! += start[r]!;
+  const fill = start.slice(0, nObj);
+  const perm = new Uint32Array(n);
+  for (let i = 0; i < n; i++) perm[fill[rank[objOf[i]!]!]!++] = i;
+  const band = (i: number) => cBand[i] ?? '';
+  const rowCmp = (a: number, b: number): number => {
+    const ba = band(a);
+    const bb = band(b);
+    return (ba < bb ? -1 : ba > bb ? 1 : 0) || cmpNum(cT[a]!, cT[b]!) || cmpNum(cY[a]!, cY[b]!) || cmpNum(cDy[a]!, cDy[b]!);
+  };
+  const out: LoadedPartition = { ids: [], objects: [], rows: n, idIsInteger: o.idIsInteger };
+  const ra = o.hasPos ? new Float64Array(nObj) : undefined;
+  const dec = o.hasPos ? new Float64Array(nObj) : undefined;
+  const hp: (bigint | null)[] = [];
+  for (let r = 0; r < nObj; r++) {
+    const from = start[r]!;
+    const to = start[r + 1]!;
+    // most inputs are already time-ordered per object: check before sorting
+    let sorted = true;
+    for (let i = from + 1; i < to; i++) {
+      if (rowCmp(perm[i - 1]!, perm[i]!) > 0) {
+        sorted = false;
+        break;
+      }
+    }
+    if (!sorted) perm.subarray(from, to).sort(rowCmp);
     const bands: BandLightCurve[] = [];
-    let j = i;
-    while (j < n && cId[j] === id) {
-      const band = String(cBand[j] ?? '');
+    let j = from;
+    while (j < to) {
+      const b = band(perm[j]!);
       let k = j;
-      while (k < n && cId[k] === id && String(cBand[k] ?? '') === band) k++;
+      while (k < to && band(perm[k]!) === b) k++;
       const len = k - j;
-      const lc: BandLightCurve = { band, t: new Float64Array(len), y: new Float64Array(len), dy: new Float64Array(len) };
-      for (let r = 0; r < len; r++) {
-        lc.t[r] = num(cT[j + r]);
-        lc.y[r] = num(cY[j + r]);
-        lc.dy[r] = num(cDy[j + r]);
+      const lc: BandLightCurve = { band: b, t: new Float64Array(len), y: new Float64Array(len), dy: new Float64Array(len) };
+      for (let x = 0; x < len; x++) {
+        const row = perm[j + x]!;
+        lc.t[x] = cT[row]!;
+        lc.y[x] = cY[row]!;
+        lc.dy[x] = cDy[row]!;
       }
       bands.push(lc);
       j = k;
     }
-    out.ids.push(id as bigint | string);
+    out.ids.push(firstIds[order[r]!]!);
     out.objects.push(bands);
-    const o = perId.get(id);
-    raOut.push(o === undefined ? Number.NaN : num(oRa[o]));
-    decOut.push(o === undefined ? Number.NaN : num(oDec[o]));
-    const hp = o === undefined ? null : oHp[o];
-    hpOut.push(typeof hp === 'bigint' ? hp : null);
-    i = j;
+    if (ra && dec) {
+      ra[r] = meanOf(cRa, perm, from, to, true);
+      dec[r] = meanOf(cDec, perm, from, to, false);
+    }
+    if (o.hasHealpix) {
+      // any_value: the first non-NULL index of the object's rows
+      let h: bigint | null = null;
+      for (let i = from; i < to && h === null; i++) if (!hpValid || hpValid[perm[i]!]) h = cHp[perm[i]!]!;
+      hp.push(h);
+    }
   }
-  if (hasPos) {
-    out.ra = Float64Array.from(raOut);
-    out.dec = Float64Array.from(decOut);
+  if (ra && dec) {
+    out.ra = ra;
+    out.dec = dec;
   }
-  if (hasHealpix) out.healpix = hpOut;
+  if (o.hasHealpix) out.healpix = hp;
   return out;
 }
 
@@ -317,6 +421,70 @@ async function writeResults(conn: DuckDBConnection, out: string, data: LoadedPar
   return rows;
 }
 
+/** Bytes the saved periodograms of a partition will take (float32 powers), known before computing: the grid of every kept band. */
+function savedBytes(data: LoadedPartition, s: PeriodogramSettings): number {
+  let floats = 0;
+  for (const bands of data.objects) {
+    const kept = bands.filter((b) => b.t.length >= s.minObs);
+    for (const b of kept) floats += gridSize(s.freq, b.t);
+    if (s.multiband && kept.length > 0) floats += gridSize(s.freq, allTimes(kept));
+  }
+  return floats * 4;
+}
+
+function gridSize(freq: FreqSpec, t: Float64Array): number {
+  if (freq.type === 'grid') return freq.n;
+  try {
+    return gridFor(freq, t).n;
+  } catch {
+    return 0; // rejected later by the kernel (e.g. zero baseline): nothing saved
+  }
+}
+
+/**
+ * The full periodograms of a partition as Parquet, one row per (object, band) row of the
+ * results: <id>, band, fmin, df, n_freq, power FLOAT[] (power[k] at frequency fmin + k df,
+ * cycles per day, in the job's normalization; float32). Same order as part.parquet.
+ */
+async function writePeriodograms(conn: DuckDBConnection, out: string, data: LoadedPartition, idName: string, results: ObjectResult[]): Promise<number> {
+  const table = `periodogram_pw_${process.pid}_${++outTableCounter}`;
+  const q = hats.sqlIdent;
+  await conn.run(`CREATE TEMP TABLE ${table} (${q(idName)} ${data.idIsInteger ? 'BIGINT' : 'VARCHAR'}, band VARCHAR, fmin DOUBLE, df DOUBLE, n_freq INTEGER, power FLOAT[])`);
+  try {
+    const ids: (bigint | string)[] = [];
+    const bands: string[] = [];
+    const fmin: number[] = [];
+    const df: number[] = [];
+    const nf: number[] = [];
+    const pw: Float32Array[] = [];
+    results.forEach((r, o) => {
+      for (const row of r.rows) {
+        if (!row.powers || !row.grid) continue;
+        ids.push(data.ids[o]!);
+        bands.push(row.band);
+        fmin.push(row.grid.fmin);
+        df.push(row.grid.df);
+        nf.push(row.grid.n);
+        pw.push(row.powers);
+      }
+    });
+    const app: DuckDBAppender = await conn.createAppender(table, 'main', 'temp');
+    tables.appendColumns(app, [
+      data.idIsInteger ? { type: 'i64', data: BigInt64Array.from(ids as bigint[]) } : { type: 'str', data: ids.map(String) },
+      { type: 'str', data: bands },
+      { type: 'f64', data: Float64Array.from(fmin) },
+      { type: 'f64', data: Float64Array.from(df) },
+      { type: 'i32', data: Int32Array.from(nf) },
+      { type: 'f32[]', data: pw },
+    ]);
+    app.closeSync();
+    await conn.run(`COPY ${table} TO ${tables.sqlString(out)} (FORMAT parquet, COMPRESSION zstd)`);
+    return ids.length;
+  } finally {
+    await conn.run(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
+  }
+}
+
 const firstLine = (err: unknown) => ((err as Error)?.message ?? String(err)).split('\n')[0] ?? '';
 
 export const periodogramExecutor: Executor = {
@@ -335,6 +503,12 @@ export const periodogramExecutor: Executor = {
     const t1 = performance.now();
     ctx.progress();
     if (ctx.signal.aborted) throw new TaskCancelledError('cancelled');
+    if (p.savePeriodograms) {
+      const bytes = savedBytes(data, p.settings);
+      if (bytes > p.periodogramsMaxMb * 1e6) {
+        throw new InputError(`the periodograms of ${where} would take ${(bytes / 1e6).toFixed(0)} MB (float32), above params.periodograms_max_mb = ${p.periodogramsMaxMb}; use a coarser grid, fewer bands, or raise the limit`, 'invalid_spec', '/params/periodograms_max_mb');
+      }
+    }
     const jobs = chunkJobs(data.objects, p.settings);
     let run;
     try {
@@ -354,13 +528,21 @@ export const periodogramExecutor: Executor = {
     const t2 = performance.now();
     const out = join(ctx.outDir, 'part.parquet');
     const rows = await hats.withDuck((conn) => writeResults(conn, out, data, p.columns.id, results));
+    const outputs = [await fileRecord(out, rows)];
+    if (p.savePeriodograms) {
+      const rel = part.order >= 0 ? join(PERIODOGRAMS_DIR, `Norder=${part.order}`, `Dir=${Math.floor(part.pixel / 10_000) * 10_000}`, `Npix=${part.pixel}.parquet`) : join(PERIODOGRAMS_DIR, `part-${ctx.task.index}.parquet`);
+      const pwOut = join(ctx.outDir, rel);
+      await mkdir(dirname(pwOut), { recursive: true });
+      const n = await hats.withDuck((conn) => writePeriodograms(conn, pwOut, data, p.columns.id, results));
+      outputs.push(await fileRecord(pwOut, n));
+    }
     const t3 = performance.now();
     const inputs = await hashing;
     const skipped = results.reduce((s, r) => s + r.skipped.length, 0);
     ctx.progress();
     return {
       inputs,
-      outputs: [await fileRecord(out, rows)],
+      outputs,
       rows,
       summary: {
         objects: data.objects.length, inputRows: data.rows, rows, skippedBands: skipped, mode: run.mode, threads: run.threads,
