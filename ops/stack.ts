@@ -387,7 +387,8 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       connect: conn,
       connectAs: (principal: string) => connAs(authDir ? principal : undefined),
       client: async (user: string) => {
-        if (authDir) await ensureUsers([user]);
+        // a principal that exists keeps its role (client('operator') acts as the operator)
+        if (authDir && !existsSync(credsPathFor(authDir, user))) await ensureUsers([user]);
         return new UbatchClient(await connAs(authDir ? user : undefined), { user, timeoutMs: 30_000 });
       },
       credsFor: (principal: string) => {
