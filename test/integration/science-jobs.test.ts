@@ -157,6 +157,39 @@ describe('science jobs on the mesh', () => {
       expect((await hats.openHatsCatalog(localOut)).partitions.length).toBe(r.total);
     });
 
+    it('save_periodograms writes every full periodogram (float32, one Parquet per partition) equal to the kernel; an absurd size is refused at submit', async () => {
+      const grid = { fmin: 0.05, df: (2 - 0.05) / 2999, n: 3000 };
+      const out = join(s.dir, 'periods-saved');
+      const saveSpec: JobSpec = { kind: 'periodogram', input: { catalog: fs }, params: { freq: { min: 0.05, max: 2, n: 3000 }, bands: ['g', 'r'], multiband: true, save_periodograms: true }, output: { path: out } };
+      const sub = await c.submit(saveSpec);
+      const info = await c.wait(sub.jobId, { timeoutMs: 120_000 });
+      expect(info.state, info.error).toBe('succeeded');
+      const cat = await hats.openHatsCatalog(fs, { margin: false });
+      // one file per input partition, at periodograms/Norder=K/Dir=D/Npix=N.parquet, beside the HATS catalog
+      for (const p of cat.partitions) expect(existsSync(join(out, 'periodograms', `Norder=${p.order}`, `Dir=${Math.floor(p.pixel / 10_000) * 10_000}`, `Npix=${p.pixel}.parquet`))).toBe(true);
+      const saved = await query(`SELECT objectId, band, fmin, df, n_freq, power FROM read_parquet('${out}/periodograms/**/*.parquet', hive_partitioning = false) ORDER BY objectId, band`);
+      const summary = await outputRows(out, 'objectId, band');
+      // one periodogram per summary row (per band and the pooled multiband row), same keys
+      expect(saved.map((r) => `${String(r.objectId)}/${String(r.band)}`)).toEqual(summary.map((r) => `${String(r.objectId)}/${String(r.band)}`));
+      expect(saved.every((r) => r.fmin === grid.fmin && r.n_freq === grid.n && (r.power as { items: number[] }).items.length === grid.n)).toBe(true);
+      // the saved powers are the kernel's, rounded to float32; their maximum is the summary's best power
+      const files = cat.partitions.flatMap((p) => p.files);
+      const rows = await query(`SELECT objectId, band, mjd, flux, fluxErr FROM read_parquet(${fileList(files)}) ORDER BY objectId, band, mjd, flux, fluxErr`);
+      const checked = saved.filter((r) => r.band !== 'multiband').slice(0, 6);
+      for (const r of checked) {
+        const mine = rows.filter((x) => x.objectId === r.objectId && x.band === r.band);
+        const lc = { t: Float64Array.from(mine, (x) => x.mjd as number), y: Float64Array.from(mine, (x) => x.flux as number), dy: Float64Array.from(mine, (x) => x.fluxErr as number) };
+        const [direct] = lombscargle.lombScargleBatch([lc], grid, { method: 'fast', topN: 3, onPower: (_i, power) => expect((r.power as { items: number[] }).items).toEqual(Array.from(power, Math.fround)) });
+        const row = summary.find((x) => x.objectId === r.objectId && x.band === r.band)!;
+        expect(row.power).toBe(direct!.bestPower);
+        expect(Math.max(...(r.power as { items: number[] }).items)).toBe(Math.fround(direct!.bestPower));
+      }
+      expect(checked.length).toBe(6);
+      // the size guard: a limit below the estimate is refused before anything runs, naming the parameter
+      await expectApiError(c.submit({ ...saveSpec, params: { ...saveSpec.params, periodograms_max_mb: 0.5 } }), 'invalid_spec', '/spec/params/save_periodograms', /periodograms_max_mb/);
+      await expectApiError(c.submit({ ...saveSpec, params: { ...saveSpec.params, save_periodograms: 'yes' } }), 'invalid_spec', '/spec/params/save_periodograms');
+    });
+
     it('a table without the time column is rejected at submit, naming the column', async () => {
       const bad = join(s.dir, 'no-mjd.parquet');
       const files = (await hats.openHatsCatalog(fs, { margin: false })).partitions.flatMap((p) => p.files);
@@ -232,6 +265,22 @@ describe('science jobs on the mesh', () => {
       // chosen columns of both sides came along
       expect(got.every((r) => typeof r.right_phot_g_mean_mag === 'number')).toBe(true);
       expect(got.some((r) => typeof r.left_r_mag === 'number')).toBe(true);
+    });
+
+    it('without extra columns (pair table built from typed columns) the pairs, values and column types equal the SQL path', async () => {
+      const out = join(s.dir, 'xmatch-plain');
+      const sub = await c.submit({ ...spec, params: { radius_arcsec: 8, mode: 'all' }, output: { path: out } });
+      const info = await c.wait(sub.jobId, { timeoutMs: 120_000 });
+      expect(info.state, info.error).toBe('succeeded');
+      const res = await c.results(sub.jobId);
+      expect(res.summaries.every((x) => (x.summary as { path: string }).path === 'partition')).toBe(true);
+      const cols = 'left_objectId, right_source_id, separation_arcsec, "rank", ra, dec, _healpix_29, right_ra, right_dec';
+      const plain = await query(`SELECT ${cols} FROM read_parquet('${out}/dataset/**/*.parquet', hive_partitioning = false) ORDER BY left_objectId, "rank"`);
+      const withSql = await query(`SELECT ${cols} FROM read_parquet('${meshOut}/dataset/**/*.parquet', hive_partitioning = false) ORDER BY left_objectId, "rank"`);
+      expect(plain.length).toBeGreaterThan(10_000);
+      expect(plain).toEqual(withSql);
+      const types = async (dir: string) => (await query(`DESCRIBE SELECT * FROM read_parquet('${dir}/dataset/**/*.parquet', hive_partitioning = false)`)).map((r) => `${String(r.column_name)}:${String(r.column_type)}`);
+      expect(await types(out)).toEqual((await types(meshOut)).filter((t) => !/^(left_r_mag|right_phot_g_mean_mag):/.test(t)));
     });
 
     it('`ubatch run` of the same spec writes the same pairs', async () => {
