@@ -12,7 +12,8 @@
  *    runs, and handed to the next task, which only adds its directories and
  *    locks it;
  *  - closing one (≈ 15–30 ms of synchronous work on the event loop) happens
- *    after the task has returned its result, when the loop is idle.
+ *    while the next task's query runs (the loop is idle then), not between
+ *    tasks when the worker commits one and fetches the next.
  */
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { tables } from '../astro/index.js';
@@ -56,16 +57,30 @@ function closeNow(w: Warm): void {
   }
 }
 
-/** close released instances one per event-loop turn, shortly after the task that used them has reported */
-function scheduleClose(): void {
-  if (closeTimer || closing.length === 0) return;
+/**
+ * Released instances are closed while the next query runs (`whileQueryRuns`:
+ * the event loop is idle then, waiting for DuckDB's threads), not in the gap
+ * between tasks when the worker commits and fetches; after a second without
+ * a next query they are closed anyway.
+ */
+function scheduleClose(delayMs = 1000): void {
+  if (closing.length === 0) return;
+  if (closeTimer) {
+    if (delayMs >= 1000) return;
+    clearTimeout(closeTimer);
+  }
   closeTimer = setTimeout(() => {
     closeTimer = undefined;
     const w = closing.shift();
     if (w) closeNow(w);
-    scheduleClose();
-  }, 25);
+    scheduleClose(0);
+  }, delayMs);
   closeTimer.unref?.();
+}
+
+/** Call right after starting a query: instances released by earlier tasks are closed while it runs. */
+export function whileQueryRuns(): void {
+  if (closing.length > 0) scheduleClose(0);
 }
 
 function armIdle(): void {

@@ -21,7 +21,7 @@ import { dirname, join } from 'node:path';
 import { tables } from '../../astro/index.js';
 const { readFilesSql, sqlString } = tables;
 import { hatsLeafRelPath, jobHasReduce, type PartitionRef } from '../../protocol/index.js';
-import { openSandboxedDuck, type DuckSandbox } from '../duck-sandbox.js';
+import { openSandboxedDuck, whileQueryRuns, type DuckSandbox } from '../duck-sandbox.js';
 import { InputError, TaskCancelledError } from '../errors.js';
 import { fileRecord } from '../files.js';
 import type { ExecContext, ExecResult, Executor } from '../types.js';
@@ -67,7 +67,9 @@ async function inSandbox<T>(ctx: ExecContext, readDirs: string[], setup: string 
 async function copyTo(ctx: ExecContext, duck: DuckSandbox, query: string, out: string, where: string): Promise<number> {
   await mkdir(dirname(out), { recursive: true });
   try {
-    const r = await duck.conn.runAndReadAll(`COPY (${stripSemicolons(query)}) TO ${sqlString(out)} (FORMAT parquet, COMPRESSION zstd)`);
+    const running = duck.conn.runAndReadAll(`COPY (${stripSemicolons(query)}) TO ${sqlString(out)} (FORMAT parquet, COMPRESSION zstd)`);
+    whileQueryRuns();
+    const r = await running;
     const v = r.getRows()[0]?.[0];
     return typeof v === 'bigint' ? Number(v) : Number(v ?? 0);
   } catch (err) {
