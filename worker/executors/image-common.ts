@@ -12,6 +12,8 @@ import { basename, dirname, join } from 'node:path';
 import { fits, hats, imaging, wcs as wcsNs } from '../../astro/index.js';
 import { ImageParamError, type ImageRef } from '../../protocol/image-params.js';
 import { InputError, TaskCancelledError } from '../errors.js';
+import { fileRecord } from '../files.js';
+import type { FileRecord } from '../../protocol/index.js';
 
 // the parameter parsers and task units live in protocol/ (shared with the planner)
 export * from '../../protocol/image-params.js';
@@ -146,6 +148,21 @@ export async function writeRowsParquet(path: string, columns: ReadonlyArray<read
     await rm(tmp, { force: true });
   }
   return rows.length;
+}
+
+/**
+ * fileRecord (size + sha256) of many files, a few at a time: a stamps task
+ * writes thousands of small files, and hashing them all at once (one 1 MiB
+ * read buffer per stream) stalls the event loop for seconds.
+ */
+export async function fileRecordsOf(paths: readonly string[], concurrency = 8): Promise<FileRecord[]> {
+  const out = new Array<FileRecord>(paths.length);
+  let next = 0;
+  const lane = async () => {
+    for (let i = next++; i < paths.length; i = next++) out[i] = await fileRecord(paths[i]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, paths.length) }, lane));
+  return out;
 }
 
 export function firstLine(err: unknown): string {

@@ -10,19 +10,21 @@
  * the daemon or DuckDB: params and unit validation, provenance hashing, the
  * Parquet tables, the committed paths.
  *
- * image.stamps stays on the event loop: its per-stamp work is small and it
- * yields every 16 stamps (see image-stamps.ts).
+ * For image.stamps one job is the task's whole patch: every stamp, preview
+ * and multi-epoch stack is cut and written here (cutting from cached planes,
+ * Lanczos shifts and stacking kept the loop busy for seconds at a time).
  *
  * Errors are classified in the thread the way the executor would
  * (toTaskError: InputError / TaskCancelledError / retryable) and rebuilt on
  * the executor's side by {@link runImageJob}. Without a compiled entry
  * (sources run under vitest with no dist/), the same functions run in-process.
  */
+import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
-import { fits, imaging } from '../../astro/index.js';
+import { fits, imaging, wcs as wcsNs } from '../../astro/index.js';
 import { InputError, TaskCancelledError } from '../errors.js';
-import { copyCards, ImageParamError, imageStem, magBinEdges, readCalexp, toTaskError, type BackgroundParams, type Calexp, type ImageRef, type InjectParams } from './image-common.js';
+import { copyCards, ImageParamError, imageStem, magBinEdges, readCalexp, safeName, toTaskError, type BackgroundParams, type Calexp, type ImageRef, type InjectParams, type StampsParams, type StampsUnit } from './image-common.js';
 import { errorInfo, isPoolThread, resolveThreadEntry, runJobs, serveThreadJobs, ThreadAbortedError, ThreadJobError, type ThreadErrorInfo } from './thread-pool.js';
 
 // ---------------------------------------------------------------------------------------
@@ -72,7 +74,8 @@ export interface InjectOutcome {
   imageRel: string | null;
 }
 
-export type ImageJob = BackgroundJob | InjectJob;
+export type ImageJob = BackgroundJob | InjectJob | StampsJob;
+type ImageOutcome = BackgroundOutcome | InjectOutcome | StampsOutcome;
 
 // ---------------------------------------------------------------------------------------
 // image.background
@@ -333,11 +336,209 @@ export async function computeInject(job: InjectJob, signal?: AbortSignal): Promi
 }
 
 // ---------------------------------------------------------------------------------------
+// image.stamps
+
+export interface StampsJob {
+  kind: 'stamps';
+  unit: StampsUnit;
+  params: StampsParams;
+  outDir: string;
+}
+
+/** One stamp row; `fits`/`png` are filled by the executor from fitsRel/pngRel (committed paths). */
+export interface StampRowOut extends Record<string, unknown> {
+  id: string;
+  band: string | null;
+  mjd: number | null;
+  fitsRel: string;
+  pngRel: string | null;
+}
+
+export interface StackRowOut extends Record<string, unknown> {
+  id: string;
+  band: string | null;
+  fitsRel: string;
+  pngRel: string | null;
+}
+
+export interface StampsOutcome {
+  /** sorted by id, then MJD */
+  rows: StampRowOut[];
+  stackRows: StackRowOut[];
+  /** every file written (stamps, previews, stacks), relative to outDir, in writing order */
+  written: string[];
+}
+
+export async function computeStamps(job: StampsJob, signal?: AbortSignal): Promise<StampsOutcome> {
+  const { unit, params: p, outDir } = job;
+  // image stems name the stamp files: make them unique within the task
+  const stems = new Map<string, ImageRef>();
+  for (const ref of unit.images) {
+    let s = imageStem(ref);
+    for (let k = 2; stems.has(s); k++) s = `${imageStem(ref)}-${k}`;
+    stems.set(s, ref);
+  }
+  const parentWcs = new Map<string, wcsNs.TanSipWcs>();
+  for (const [s, ref] of stems) {
+    const headers = await fits.readFitsHeaders(ref.path).catch((err: unknown) => {
+      throw new imaging.ImagingIoError('cannot read FITS headers', ref.path, undefined, { cause: err });
+    });
+    const h = headers[ref.hdu];
+    if (!h) throw new imaging.ImagingIoError(`no HDU ${ref.hdu}`, ref.path);
+    parentWcs.set(s, wcsNs.TanSipWcs.fromHeader(h));
+  }
+  const files: imaging.StampFile[] = [...stems].map(([s, ref]) => ({ path: ref.path, id: s, image: ref.hdu }));
+  const byId = new Map(unit.targets.map((t) => [t.id, t]));
+  const rows: StampRowOut[] = [];
+  const written: string[] = [];
+  const madeDirs = new Set<string>();
+  for await (const st of imaging.streamStampsFromFiles(files, unit.targets, p.size, { resample: p.resample, ...(signal ? { signal } : {}) })) {
+    const id = String(st.requestId ?? '');
+    const t = byId.get(id);
+    const stem = st.imageId;
+    const ref = stems.get(stem);
+    if (!t || !ref) continue;
+    const dir = `stamps/${safeName(id)}`;
+    const fitsRel = `${dir}/${stem}.fits`;
+    if (!madeDirs.has(dir)) {
+      await mkdir(join(outDir, dir), { recursive: true });
+      madeDirs.add(dir);
+    }
+    const extra: fits.FitsCard[] = [{ key: 'PARENT', value: ref.path.slice(-68), comment: 'parent image (tail of path)' }, { key: 'PARENTHD', value: ref.hdu }];
+    if (ref.visit !== null) extra.push({ key: 'VISIT', value: ref.visit });
+    if (ref.detector !== null) extra.push({ key: 'DETECTOR', value: ref.detector });
+    if (st.band === undefined && ref.band !== null) extra.push({ key: 'BAND', value: ref.band });
+    await imaging.writeStampFits(join(outDir, fitsRel), st, extra);
+    written.push(fitsRel);
+    let pngRel: string | null = null;
+    if (p.png) {
+      pngRel = `${dir}/${stem}.png`;
+      await imaging.writeStampPng(join(outDir, pngRel), st, p.stretch);
+      written.push(pngRel);
+    }
+    const [x, y] = parentWcs.get(stem)!.skyToPixel(t.ra, t.dec);
+    rows.push({
+      id,
+      ra: t.ra,
+      dec: t.dec,
+      image: ref.path,
+      hdu: ref.hdu,
+      visit: ref.visit,
+      detector: ref.detector,
+      band: st.band ?? ref.band,
+      mjd: st.mjd ?? ref.mjd,
+      x,
+      y,
+      x0: st.x0,
+      y0: st.y0,
+      center_x: st.centerX,
+      center_y: st.centerY,
+      size: st.size,
+      edge: st.partial,
+      coverage: st.coverage,
+      resampled: st.resampled,
+      fitsRel,
+      pngRel,
+    });
+  }
+  rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : (a.mjd ?? Infinity) - (b.mjd ?? Infinity)));
+
+  const stackRows: StackRowOut[] = [];
+  if (p.stack) {
+    // second pass over this task's own stamps: one object and band at a time, so memory stays at one stack
+    await mkdir(join(outDir, 'stacks'), { recursive: true });
+    const groups = new Map<string, StampRowOut[]>();
+    for (const r of rows) {
+      const k = `${r.id}\u0000${r.band ?? ''}`;
+      const g = groups.get(k);
+      if (g) g.push(r);
+      else groups.set(k, [r]);
+    }
+    for (const g of groups.values()) {
+      signal?.throwIfAborted();
+      const first = g[0]!;
+      const stamps: imaging.Stamp[] = [];
+      for (const r of g) stamps.push(await readStamp(join(outDir, r.fitsRel)));
+      const stack = imaging.stackStamps(stamps);
+      const base = `stacks/${safeName(first.id)}-${safeName(first.band ?? 'none')}`;
+      const wcsCards = stack.stamps[0]!.wcs.toCards();
+      const shape = [stack.size, stack.size];
+      const mjds = stack.mjds.filter((m): m is number => m !== undefined);
+      const primary: fits.FitsCard[] = [
+        { key: 'OBJID', value: first.id },
+        { key: 'RA', value: stamps[0]!.ra },
+        { key: 'DEC', value: stamps[0]!.dec },
+        { key: 'NEPOCH', value: stack.stamps.length, comment: 'epochs stacked' },
+        { key: 'RESAMPLD', value: p.resample === 'sinc', comment: 'epochs Lanczos-3 shifted onto the centre' },
+      ];
+      if (first.band !== null) primary.push({ key: 'BAND', value: first.band });
+      if (mjds.length > 0) primary.push({ key: 'MJDMIN', value: Math.min(...mjds) }, { key: 'MJDMAX', value: Math.max(...mjds) });
+      await fits.writeFits(join(outDir, `${base}.fits`), [
+        { header: primary, data: null },
+        { header: wcsCards, data: stack.median, shape, bitpix: -32, name: 'MEDIAN' },
+        { header: wcsCards, data: Int32Array.from(stack.count), shape, bitpix: 32, name: 'COUNT' },
+        { header: [...wcsCards, { key: 'COMMENT', value: 'plane k = epoch k in MJD order' }], data: stack.cube, shape: [stack.size, stack.size, stack.stamps.length], bitpix: -32, name: 'CUBE' },
+      ]);
+      written.push(`${base}.fits`);
+      let pngRel: string | null = null;
+      if (p.png) {
+        pngRel = `${base}.png`;
+        await imaging.writeStampPng(join(outDir, pngRel), { data: stack.median, size: stack.size }, p.stretch);
+        written.push(pngRel);
+      }
+      stackRows.push({
+        id: first.id,
+        band: first.band,
+        n_epochs: stack.stamps.length,
+        mjd_min: mjds.length > 0 ? Math.min(...mjds) : null,
+        mjd_max: mjds.length > 0 ? Math.max(...mjds) : null,
+        fitsRel: `${base}.fits`,
+        pngRel,
+      });
+    }
+  }
+  return { rows, stackRows, written };
+}
+
+/** A stamp FITS (as writeStampFits wrote it) back as a Stamp, for the stacking pass. */
+async function readStamp(path: string): Promise<imaging.Stamp> {
+  const hdus = await fits.readFits(path, { hdus: [0, 1, 2] });
+  const [p, im, mk] = hdus;
+  if (!p || !im || !mk || !(im.data instanceof Float32Array)) throw new imaging.ImagingIoError('stamp file lacks IMAGE/MASK', path);
+  const h = p.header;
+  const size = im.shape[0]!;
+  const mask = mk.data instanceof Int32Array ? mk.data : Int32Array.from((mk.data ?? []) as ArrayLike<number>);
+  const s: imaging.Stamp = {
+    imageId: h.getString('IMAGEID') ?? path,
+    ra: h.getNumber('RA') ?? Number.NaN,
+    dec: h.getNumber('DEC') ?? Number.NaN,
+    size,
+    x0: h.getNumber('STAMPX0') ?? 0,
+    y0: h.getNumber('STAMPY0') ?? 0,
+    data: im.data,
+    mask,
+    wcs: wcsNs.TanSipWcs.fromHeader(im.header),
+    centerX: h.getNumber('CENTERX') ?? (size - 1) / 2,
+    centerY: h.getNumber('CENTERY') ?? (size - 1) / 2,
+    partial: h.getBoolean('PARTIAL') ?? false,
+    coverage: h.getNumber('COVERAGE') ?? 1,
+    resampled: h.getBoolean('RESAMPLD') ?? false,
+  };
+  const mjd = h.getNumber('MJD-OBS');
+  if (mjd !== undefined) s.mjd = mjd;
+  const band = h.getString('BAND');
+  if (band !== undefined) s.band = band.trim();
+  const id = h.getString('OBJID');
+  if (id !== undefined) s.requestId = id;
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------
 // running a job: on a pool thread, or here when no compiled entry exists
 
 /** One image job, whichever kind (`signal`: only in-process; a thread is stopped by ending it). */
-export function computeImageJob(job: ImageJob, signal?: AbortSignal): Promise<BackgroundOutcome | InjectOutcome> {
-  return job.kind === 'background' ? computeBackground(job, signal) : computeInject(job, signal);
+export function computeImageJob(job: ImageJob, signal?: AbortSignal): Promise<ImageOutcome> {
+  return job.kind === 'background' ? computeBackground(job, signal) : job.kind === 'inject' ? computeInject(job, signal) : computeStamps(job, signal);
 }
 
 const NOT_ABORTED = new AbortController().signal;
@@ -361,7 +562,8 @@ export const imageJobMode: 'threads' | 'in-process' = threadEntry === undefined 
  */
 export async function runImageJob(job: BackgroundJob, signal: AbortSignal): Promise<BackgroundOutcome>;
 export async function runImageJob(job: InjectJob, signal: AbortSignal): Promise<InjectOutcome>;
-export async function runImageJob(job: ImageJob, signal: AbortSignal): Promise<BackgroundOutcome | InjectOutcome> {
+export async function runImageJob(job: StampsJob, signal: AbortSignal): Promise<StampsOutcome>;
+export async function runImageJob(job: ImageJob, signal: AbortSignal): Promise<ImageOutcome> {
   try {
     const run = await runJobs(threadEntry, [job], { threads: 1, signal, inProcess: (j) => computeImageJob(j, signal) });
     return run.results[0]!;
@@ -376,4 +578,4 @@ export async function runImageJob(job: ImageJob, signal: AbortSignal): Promise<B
   }
 }
 
-if (parentPort && isPoolThread(workerData)) serveThreadJobs<ImageJob, BackgroundOutcome | InjectOutcome>(parentPort, (j) => computeImageJob(j), { describe: describeImageError });
+if (parentPort && isPoolThread(workerData)) serveThreadJobs<ImageJob, ImageOutcome>(parentPort, (j) => computeImageJob(j), { describe: describeImageError });
