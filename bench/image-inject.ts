@@ -13,7 +13,8 @@
  * injected source: same position, recovered flag and measured flux).
  *
  *   npx tsc -p tsconfig.json && node dist/bench/image-inject.js [--images 50] [--size 1024] [--sources 200]
- *     [--mag-min 18] [--mag-max 24] [--workers 2] [--skip-local]
+ *     [--mag-min 18] [--mag-max 24] [--workers 2] [--skip-local] [--repeats 1]
+ * With --repeats R the mesh and local runs alternate R times (medians reported; outputs of the first pair compared).
  *
  * Prints JSON lines and a Markdown summary (for bench/results/image-inject.md).
  */
@@ -36,6 +37,7 @@ const { values: args } = parseArgs({
     'mag-max': { type: 'string', default: '24' },
     workers: { type: 'string', default: '2' },
     'skip-local': { type: 'boolean', default: false },
+    repeats: { type: 'string', default: '1' },
     keep: { type: 'boolean', default: false },
   },
 });
@@ -116,39 +118,45 @@ async function main(): Promise<void> {
       output: { path: out },
     });
 
-    // 3. mesh: embedded stack, WORKERS worker processes x 1 slot
+    // 3. mesh (embedded stack, WORKERS worker processes x 1 slot) and 4. local (`ubatch run`), alternating
+    const R = Math.max(1, Number(args.repeats));
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
     const stack = await startLocalStack({ dir: join(dir, 'stack'), workers: WORKERS, slots: 1, logLevel: 'warn', writeStackFile: false });
-    let meshOut = '';
+    const meshOut = join(dir, 'mesh-0');
+    const localOut = join(dir, 'local-0');
+    const meshS: number[] = [];
+    const localS: number[] = [];
+    const loads: string[] = [];
     try {
       const c = await stack.client('bench');
       // warm-up: one small job (JIT, consumers, DuckDB, the image threads)
       const warm = await c.submit({ ...spec(join(dir, 'warm')), params: { ...(spec('').params as object), visits: [0, WORKERS - 1] } });
       await c.wait(warm.jobId, { timeoutMs: 600_000 });
-      meshOut = join(dir, 'mesh');
-      const l0 = load();
-      t0 = performance.now();
-      const sub = await c.submit(spec(meshOut));
-      const info = await c.wait(sub.jobId, { timeoutMs: 3_600_000 });
-      const s = (performance.now() - t0) / 1000;
-      if (info.state !== 'succeeded') throw new Error(`mesh job ${info.state}: ${info.error}`);
-      figures['mesh'] = { seconds: +s.toFixed(2), perImageMs: +((s / N) * 1000).toFixed(0), tasks: sub.tasks, loadBefore: l0, loadAfter: load() };
-      console.error(`mesh: ${s.toFixed(1)} s (${((s / N) * 1000).toFixed(0)} ms/image), load ${l0} -> ${load()}`);
+      for (let r = 0; r < R; r++) {
+        loads.push(load());
+        t0 = performance.now();
+        const sub = await c.submit(spec(join(dir, `mesh-${r}`)));
+        const info = await c.wait(sub.jobId, { timeoutMs: 3_600_000 });
+        const ms = (performance.now() - t0) / 1000;
+        if (info.state !== 'succeeded') throw new Error(`mesh job ${info.state}: ${info.error}`);
+        meshS.push(ms);
+        console.error(`mesh #${r}: ${ms.toFixed(1)} s (${((ms / N) * 1000).toFixed(0)} ms/image), load ${load()}`);
+        if (!args['skip-local']) {
+          const specFile = join(dir, `inject-${r}.json`);
+          await writeFile(specFile, JSON.stringify(spec(join(dir, `local-${r}`))));
+          const lr = ubatch(['run', specFile, '--parallel', String(WORKERS), '--json'], dir);
+          const doc = JSON.parse(lr.stdout) as { state: string };
+          if (doc.state !== 'succeeded') throw new Error(`local run ${doc.state}`);
+          localS.push(lr.seconds);
+          console.error(`local #${r}: ${lr.seconds.toFixed(1)} s (${((lr.seconds / N) * 1000).toFixed(0)} ms/image), load ${load()}`);
+        }
+      }
     } finally {
       await stack.stop().catch(() => undefined);
     }
-
-    // 4. local: `ubatch run`
-    let localOut = '';
-    if (!args['skip-local']) {
-      localOut = join(dir, 'local');
-      const specFile = join(dir, 'inject.json');
-      await writeFile(specFile, JSON.stringify(spec(localOut)));
-      const l0 = load();
-      const r = ubatch(['run', specFile, '--parallel', String(WORKERS), '--json'], dir);
-      const doc = JSON.parse(r.stdout) as { state: string; tasks?: number };
-      if (doc.state !== 'succeeded') throw new Error(`local run ${doc.state}`);
-      figures['local'] = { seconds: +r.seconds.toFixed(2), perImageMs: +((r.seconds / N) * 1000).toFixed(0), parallel: WORKERS, loadBefore: l0, loadAfter: load() };
-      console.error(`local: ${r.seconds.toFixed(1)} s (${((r.seconds / N) * 1000).toFixed(0)} ms/image), load ${l0} -> ${load()}`);
+    figures['mesh'] = { seconds: +median(meshS).toFixed(2), all: meshS.map((x) => +x.toFixed(2)), perImageMs: +((median(meshS) / N) * 1000).toFixed(0), loads };
+    if (localS.length > 0) {
+      figures['local'] = { seconds: +median(localS).toFixed(2), all: localS.map((x) => +x.toFixed(2)), perImageMs: +((median(localS) / N) * 1000).toFixed(0), parallel: WORKERS };
       figures['meshVsLocal'] = await compare(meshOut, localOut);
       console.error(`mesh vs local: ${JSON.stringify(figures['meshVsLocal'])}`);
     }
