@@ -12,8 +12,8 @@
  *    runs, and handed to the next task, which only adds its directories and
  *    locks it;
  *  - closing one (≈ 15–30 ms of synchronous work on the event loop) happens
- *    while the next task's query runs (the loop is idle then), not between
- *    tasks when the worker commits one and fetches the next.
+ *    while a later query runs (the loop is idle then), not between tasks
+ *    when the worker commits one and fetches the next.
  */
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { tables } from '../astro/index.js';
@@ -58,29 +58,35 @@ function closeNow(w: Warm): void {
 }
 
 /**
- * Released instances are closed while the next query runs (`whileQueryRuns`:
- * the event loop is idle then, waiting for DuckDB's threads), not in the gap
- * between tasks when the worker commits and fetches; after a second without
- * a next query they are closed anyway.
+ * Released instances are closed while a later query runs (`whileQueryRuns`:
+ * once it has run for 100 ms the event loop is idle, waiting for DuckDB's
+ * threads), not in the gap between tasks when the worker commits one and
+ * fetches the next, nor inside a short query (a small reduce); after 3 s
+ * without a long enough query they are closed anyway.
  */
-function scheduleClose(delayMs = 1000): void {
+function scheduleClose(delayMs = 3000): void {
   if (closing.length === 0) return;
-  if (closeTimer) {
-    if (delayMs >= 1000) return;
-    clearTimeout(closeTimer);
-  }
+  if (closeTimer) clearTimeout(closeTimer);
   closeTimer = setTimeout(() => {
     closeTimer = undefined;
-    const w = closing.shift();
-    if (w) closeNow(w);
-    scheduleClose(0);
+    for (const w of closing.splice(0)) closeNow(w);
   }, delayMs);
   closeTimer.unref?.();
 }
 
-/** Call right after starting a query: instances released by earlier tasks are closed while it runs. */
-export function whileQueryRuns(): void {
-  if (closing.length > 0) scheduleClose(0);
+/** Call right after starting a query, and the returned function when it has finished: earlier instances are closed while it runs. */
+export function whileQueryRuns(): () => void {
+  if (closing.length === 0) return () => undefined;
+  let timer: NodeJS.Timeout | undefined = setTimeout(function closeOne() {
+    const w = closing.shift();
+    if (w) closeNow(w);
+    timer = closing.length > 0 ? setTimeout(closeOne, 0) : undefined;
+  }, 100);
+  return () => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    scheduleClose();
+  };
 }
 
 function armIdle(): void {
@@ -89,7 +95,7 @@ function armIdle(): void {
     idleTimer = undefined;
     for (const [t, p] of spares) {
       spares.delete(t);
-      void p.then((w) => closing.push(w), () => undefined).then(scheduleClose);
+      void p.then((w) => closing.push(w), () => undefined).then(() => scheduleClose());
     }
   }, SPARE_IDLE_MS);
   idleTimer.unref?.();

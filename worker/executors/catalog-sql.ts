@@ -68,8 +68,8 @@ async function copyTo(ctx: ExecContext, duck: DuckSandbox, query: string, out: s
   await mkdir(dirname(out), { recursive: true });
   try {
     const running = duck.conn.runAndReadAll(`COPY (${stripSemicolons(query)}) TO ${sqlString(out)} (FORMAT parquet, COMPRESSION zstd)`);
-    whileQueryRuns();
-    const r = await running;
+    const ran = whileQueryRuns();
+    const r = await running.finally(ran);
     const v = r.getRows()[0]?.[0];
     return typeof v === 'bigint' ? Number(v) : Number(v ?? 0);
   } catch (err) {
