@@ -294,6 +294,9 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
       delete env['UBATCH_USER'];
       delete env['UBATCH_CREDS'];
       delete env['UBATCH_TLS_CA'];
+      // workers map big typed arrays (FITS planes): transparent huge pages cut the page faults that
+      // dominate a 64 MiB read (glibc >= 2.35; ignored by older glibc; bench/results/fits.md)
+      if (name !== 'coordinator') env['GLIBC_TUNABLES'] ??= 'glibc.malloc.hugetlb=1';
       p = spawn(process.execPath, [cliPath, ...args, '--server', url, ...sec, '--log-level', logLevel, '--metrics-port', String(metricsPort), '--parent-pid', String(process.pid)], {
         stdio: ['ignore', fd, fd],
         env,
