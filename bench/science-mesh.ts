@@ -20,7 +20,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { crossmatch, hats, lombscargle, survey } from '../astro/index.js';
+import { crossmatch, hats, lombscargle, survey, tables } from '../astro/index.js';
 import { runLocally } from '../ops/local-run.js';
 import { readLedger } from '../ledger/index.js';
 import { startLocalStack, type LocalStack } from '../ops/stack.js';
@@ -34,8 +34,13 @@ const { values: args } = parseArgs({
     left: { type: 'string', default: '100000' },
     'right-objects': { type: 'string', default: '1250000' },
     only: { type: 'string' },
+    /** periodogram method: fast | exact */
+    method: { type: 'string', default: 'fast' },
+    /** comma-separated worker slot counts for the periodogram scaling mode (e.g. 1,2,4); runs only that */
+    slots: { type: 'string' },
   },
 });
+const METHOD = args.method === 'exact' ? 'exact' : 'fast';
 const REPEATS = Number(args.repeats);
 const OBJECTS = Number(args.objects);
 const LEFT = Number(args.left);
@@ -94,12 +99,15 @@ async function timeLocal(spec: JobSpec, out: string): Promise<{ wall: number; cp
 interface Series {
   kernel: number[];
   kernelCpu: number[];
+  /** baseline (b): kernel plus reading the same Parquet in this process */
+  withRead: number[];
+  withReadCpu: number[];
   mesh: number[];
   meshCpu: number[];
   local: number[];
   localCpu: number[];
 }
-const series = (): Series => ({ kernel: [], kernelCpu: [], mesh: [], meshCpu: [], local: [], localCpu: [] });
+const series = (): Series => ({ kernel: [], kernelCpu: [], withRead: [], withReadCpu: [], mesh: [], meshCpu: [], local: [], localCpu: [] });
 function verdict(kind: string, what: string, s: Series): { line: string; json: Record<string, number> } {
   const m = (xs: number[]) => median(xs);
   const j = {
@@ -107,17 +115,65 @@ function verdict(kind: string, what: string, s: Series): { line: string; json: R
     kernel_cpu_s: m(s.kernelCpu), local_cpu_s: m(s.localCpu), mesh_cpu_s: m(s.meshCpu),
     overhead_wall_vs_kernel: m(s.mesh) / m(s.kernel) - 1, overhead_wall_vs_local: m(s.mesh) / m(s.local) - 1,
     overhead_cpu_vs_kernel: m(s.meshCpu) / m(s.kernelCpu) - 1,
+    kernel_with_read_s: m(s.withRead), kernel_with_read_cpu_s: m(s.withReadCpu),
+    overhead_wall_vs_kernel_with_read: m(s.mesh) / m(s.withRead) - 1,
+    overhead_cpu_vs_kernel_with_read: m(s.meshCpu) / m(s.withReadCpu) - 1,
   };
   const pc = (x: number) => `${(100 * x).toFixed(1)} %`;
   return {
     json: j,
     line: `${kind} ${what}: wall kernel ${j.kernel_s.toFixed(2)} s / ubatch run ${j.local_s.toFixed(2)} s / mesh ${j.mesh_s.toFixed(2)} s; ` +
       `CPU kernel ${j.kernel_cpu_s.toFixed(2)} s / ubatch run ${j.local_cpu_s.toFixed(2)} s / mesh worker ${j.mesh_cpu_s.toFixed(2)} s -> ` +
-      `mesh overhead ${pc(j.overhead_wall_vs_kernel)} wall and ${pc(j.overhead_cpu_vs_kernel)} CPU vs kernel, ${pc(j.overhead_wall_vs_local)} wall vs ubatch run`,
+      `mesh overhead ${pc(j.overhead_wall_vs_kernel)} wall and ${pc(j.overhead_cpu_vs_kernel)} CPU vs (a) kernel on data in memory; ` +
+      `${pc(j.overhead_wall_vs_kernel_with_read)} wall and ${pc(j.overhead_cpu_vs_kernel_with_read)} CPU vs (b) kernel + reading the Parquet (${j.kernel_with_read_s.toFixed(2)} s / ${j.kernel_with_read_cpu_s.toFixed(2)} s CPU); ${pc(j.overhead_wall_vs_local)} wall vs ubatch run`,
   };
 }
 
+/**
+ * --slots 1,2,4: the periodogram job (same data and spec as above, resources.cores 1 per task)
+ * on one worker process with N slots, N tasks at a time; a fresh stack per N. The machine's core
+ * count bounds the speed-up (4 slots on 2 cores cannot exceed 2x).
+ */
+async function slotScaling(list: number[]): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'ubatch-bench-slots-'));
+  const lines: string[] = [];
+  try {
+    const fs = join(dir, 'forced');
+    // smaller partitions than the overhead run, so that there are enough tasks to spread over the slots
+    const gen = await survey.generateForcedSources(fs, { objects: OBJECTS, seed: 4, bands: ['r'], years: 3, epochs: [180, 220], varFraction: 0.3, maxRowsPerPartition: 20_000 });
+    emit({ event: 'generated', what: 'forced_source', objects: OBJECTS, partitions: gen.catalog.partitions.length, cpus: cpus().length, loadavg: loadavg() });
+    const freq = { min: 0.01, max: 5, n: 10_000 };
+    let base = 0;
+    for (const slots of list) {
+      const stack = await startLocalStack({ dir: join(dir, `stack-${slots}`), workers: 1, slots, logLevel: 'warn' });
+      try {
+        const client = await stack.client('bench');
+        const walls: number[] = [];
+        const cpusUsed: number[] = [];
+        for (let rep = 0; rep < REPEATS; rep++) {
+          const m = await timeMesh(stack, client, { kind: 'periodogram', input: { catalog: fs }, params: { freq, method: METHOD, top_n: 3 }, output: { path: join(dir, `out-${slots}-${rep}`) }, resources: { cores: 1 } });
+          walls.push(m.wall);
+          cpusUsed.push(m.cpu);
+          emit({ event: 'run', kind: 'periodogram-slots', method: METHOD, slots, rep, mesh_s: m.wall, mesh_cpu_s: m.cpu, tasks: m.tasks, loadavg: loadavg()[0] });
+          await rm(join(dir, `out-${slots}-${rep}`), { recursive: true, force: true });
+        }
+        const w = median(walls);
+        if (base === 0) base = w;
+        emit({ event: 'result', kind: 'periodogram-slots', method: METHOD, slots, mesh_s: w, mesh_cpu_s: median(cpusUsed), speedup_vs_first: base / w });
+        lines.push(`periodogram ${METHOD}, ${slots} slot(s): mesh ${w.toFixed(2)} s wall (median of ${REPEATS}), worker CPU ${median(cpusUsed).toFixed(2)} s, speed-up ${(base / w).toFixed(2)}x vs ${list[0]} slot(s); load ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores`);
+      } finally {
+        await stack.stop();
+      }
+    }
+  } finally {
+    await closeIdleThreads();
+    await rm(dir, { recursive: true, force: true });
+  }
+  console.log('\n' + lines.join('\n'));
+}
+
 async function main(): Promise<void> {
+  if (args.slots !== undefined) return slotScaling(args.slots.split(',').map(Number));
   const dir = await mkdtemp(join(tmpdir(), 'ubatch-bench-science-'));
   const stack = await startLocalStack({ dir: join(dir, 'stack'), workers: 1, slots: 1, logLevel: 'warn' });
   const summary: string[] = [];
@@ -133,7 +189,7 @@ async function main(): Promise<void> {
       emit({ event: 'generated', what: 'forced_source', objects: OBJECTS, partitions: gen.catalog.partitions.length, seconds: (performance.now() - tg) / 1000 });
       const freq = { min: 0.01, max: 5, n: 10_000 };
       const grid = { fmin: freq.min, df: (freq.max - freq.min) / (freq.n - 1), n: freq.n };
-      const spec: JobSpec = { kind: 'periodogram', input: { catalog: fs }, params: { freq, method: 'fast', top_n: 3, min_obs: 10 }, output: { path: '' }, resources: { cores: 1 } };
+      const spec: JobSpec = { kind: 'periodogram', input: { catalog: fs }, params: { freq, method: METHOD, top_n: 3, min_obs: 10 }, output: { path: '' }, resources: { cores: 1 } };
       const rows = await query(`SELECT objectId, mjd, flux, fluxErr FROM read_parquet(${files(gen.catalog)}) ORDER BY objectId, band, mjd, flux, fluxErr`);
       const byObj = new Map<string, { t: number[]; y: number[]; dy: number[] }>();
       for (const r of rows) {
@@ -148,9 +204,27 @@ async function main(): Promise<void> {
       const epochs = rows.length / lcs.length;
       const s = series();
       for (let rep = 0; rep < REPEATS; rep++) {
+        // (b) what a user writes by hand: read the same Parquet files (DuckDB, columnar into typed arrays), group, run the kernel
+        const cb = process.cpuUsage();
+        const tb = performance.now();
+        const outB = await hats.withDuck(async (conn) => {
+          const r = await tables.readColumns(conn, `SELECT CAST(objectId AS BIGINT), mjd, flux, fluxErr FROM read_parquet(${files(gen.catalog)}) ORDER BY objectId, band, mjd, flux, fluxErr`, ['i64', 'f64', 'f64', 'f64'] as const);
+          const [id, t, y, dy] = r.columns;
+          const curves: lombscargle.LightCurve[] = [];
+          for (let i = 0; i < r.rows; ) {
+            let j = i;
+            while (j < r.rows && id[j] === id[i]) j++;
+            curves.push({ t: t.slice(i, j), y: y.slice(i, j), dy: dy.slice(i, j) });
+            i = j;
+          }
+          return lombscargle.lombScargleBatch(curves, grid, { method: METHOD, topN: 3 });
+        });
+        s.withRead.push((performance.now() - tb) / 1000);
+        s.withReadCpu.push(cpuSince(cb));
         const c0 = process.cpuUsage();
         const t0 = performance.now();
-        const out = lombscargle.lombScargleBatch(lcs, grid, { method: 'fast', topN: 3 });
+        const out = lombscargle.lombScargleBatch(lcs, grid, { method: METHOD, topN: 3 });
+        if (outB.length !== out.length) throw new Error(`baseline (b) found ${outB.length} curves, (a) ${out.length}`);
         s.kernel.push((performance.now() - t0) / 1000);
         s.kernelCpu.push(cpuSince(c0));
         const m = await timeMesh(stack, client, { ...spec, output: { path: join(dir, `periods-${rep}`) } });
@@ -159,10 +233,10 @@ async function main(): Promise<void> {
         const l = await timeLocal(spec, join(dir, `periods-local-${rep}`));
         s.local.push(l.wall);
         s.localCpu.push(l.cpu);
-        emit({ event: 'run', kind: 'periodogram', rep, kernel_s: s.kernel.at(-1), kernel_cpu_s: s.kernelCpu.at(-1), mesh_s: m.wall, mesh_cpu_s: m.cpu, local_s: l.wall, local_cpu_s: l.cpu, tasks: m.tasks, curves: out.length, rows_out: m.rows, loadavg: loadavg()[0] });
+        emit({ event: 'run', kind: 'periodogram', method: METHOD, rep, kernel_s: s.kernel.at(-1), kernel_cpu_s: s.kernelCpu.at(-1), kernel_with_read_s: s.withRead.at(-1), kernel_with_read_cpu_s: s.withReadCpu.at(-1), mesh_s: m.wall, mesh_cpu_s: m.cpu, local_s: l.wall, local_cpu_s: l.cpu, tasks: m.tasks, curves: out.length, rows_out: m.rows, loadavg: loadavg()[0] });
         await rm(join(dir, `periods-${rep}`), { recursive: true, force: true });
       }
-      const v = verdict('periodogram', `${lcs.length} curves x ${epochs.toFixed(0)} epochs x ${freq.n} freqs`, s);
+      const v = verdict('periodogram', `${METHOD}, ${lcs.length} curves x ${epochs.toFixed(0)} epochs x ${freq.n} freqs`, s);
       emit({ event: 'result', kind: 'periodogram', curves: lcs.length, epochs, frequencies: freq.n, ...v.json });
       summary.push(v.line);
     }
@@ -187,9 +261,20 @@ async function main(): Promise<void> {
       const spec: JobSpec = { kind: 'crossmatch', input: { left, right: gaia }, params: { radius_arcsec: 1, k: 1 }, output: { path: '' }, resources: { cores: 1 } };
       const s = series();
       for (let rep = 0; rep < REPEATS; rep++) {
+        // (b) by hand: read both sides' positions from the same Parquet files (DuckDB, columnar into typed arrays), match
+        const cb = process.cpuUsage();
+        const tb = performance.now();
+        const pairsB = await hats.withDuck(async (conn) => {
+          const a = await tables.readColumns(conn, `SELECT ra, dec FROM read_parquet(${files(leftCat)})`, ['f64', 'f64'] as const);
+          const b = await tables.readColumns(conn, `SELECT ra, dec FROM read_parquet(${files(g)})`, ['f64', 'f64'] as const);
+          return crossmatch.crossmatch({ ra: a.columns[0], dec: a.columns[1] }, { ra: b.columns[0], dec: b.columns[1] }, { radiusArcsec: 1 });
+        });
+        s.withRead.push((performance.now() - tb) / 1000);
+        s.withReadCpu.push(cpuSince(cb));
         const c0 = process.cpuUsage();
         const t0 = performance.now();
         const pairs = crossmatch.crossmatch(lp, rp, { radiusArcsec: 1 });
+        if (pairsB.left.length !== pairs.left.length) throw new Error(`baseline (b) found ${pairsB.left.length} pairs, (a) ${pairs.left.length}`);
         s.kernel.push((performance.now() - t0) / 1000);
         s.kernelCpu.push(cpuSince(c0));
         const m = await timeMesh(stack, client, { ...spec, output: { path: join(dir, `xm-${rep}`) } });
@@ -199,7 +284,7 @@ async function main(): Promise<void> {
         s.local.push(l.wall);
         s.localCpu.push(l.cpu);
         if (m.rows !== pairs.left.length) throw new Error(`mesh found ${m.rows} pairs, the kernel ${pairs.left.length}`);
-        emit({ event: 'run', kind: 'crossmatch', rep, kernel_s: s.kernel.at(-1), kernel_cpu_s: s.kernelCpu.at(-1), mesh_s: m.wall, mesh_cpu_s: m.cpu, local_s: l.wall, local_cpu_s: l.cpu, tasks: m.tasks, pairs: pairs.left.length, loadavg: loadavg()[0] });
+        emit({ event: 'run', kind: 'crossmatch', rep, kernel_s: s.kernel.at(-1), kernel_cpu_s: s.kernelCpu.at(-1), kernel_with_read_s: s.withRead.at(-1), kernel_with_read_cpu_s: s.withReadCpu.at(-1), mesh_s: m.wall, mesh_cpu_s: m.cpu, local_s: l.wall, local_cpu_s: l.cpu, tasks: m.tasks, pairs: pairs.left.length, loadavg: loadavg()[0] });
         await rm(join(dir, `xm-${rep}`), { recursive: true, force: true });
       }
       const v = verdict('crossmatch', `${lp.ra.length} x ${rp.ra.length} within 1"`, s);
