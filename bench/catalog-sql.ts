@@ -7,7 +7,7 @@
  * bare DuckDBs, and (--per-partition) the ubatch job with one task per
  * partition (params.partitions_per_task: 1, the behaviour before batching).
  *
- *   make build && node dist/bench/catalog-sql.js [--query heavy|light] [--rows 4000000] [--rows-per-partition 500000] [--repeats 3] [--data DIR] [--per-partition]
+ *   make build && node dist/bench/catalog-sql.js [--query heavy|light] [--rows 4000000] [--rows-per-partition 500000] [--repeats 3] [--data DIR] [--per-partition] [--rows-per-task N]
  *
  * --data DIR keeps the generated catalog in DIR (reused when it is already there: generating 40M rows takes minutes).
  */
@@ -37,7 +37,7 @@ const QUERIES = {
     reduce: 'SELECT gr, r, ext, sum(n) AS n, sum(s_ug) / sum(n) AS mean_ug, sqrt(greatest(sum(ss_ug) / sum(n) - (sum(s_ug) / sum(n)) ^ 2, 0)) AS sd_ug, sum(s_iz) / sum(n) AS mean_iz, sqrt(greatest(sum(ss_iz) / sum(n) - (sum(s_iz) / sum(n)) ^ 2, 0)) AS sd_iz, sum(s_zy) / sum(n) AS mean_zy, sqrt(greatest(sum(ss_zy) / sum(n) - (sum(s_zy) / sum(n)) ^ 2, 0)) AS sd_zy, min(min_err) AS min_err, max(max_err) AS max_err, sum(s_err) / sum(n) AS mean_err FROM partials GROUP BY ALL ORDER BY ALL',
   },
 } as const;
-const { values } = parseArgs({ options: { rows: { type: 'string', default: '4000000' }, repeats: { type: 'string', default: '3' }, 'rows-per-partition': { type: 'string', default: '500000' }, query: { type: 'string', default: 'heavy' }, data: { type: 'string' }, 'per-partition': { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { rows: { type: 'string', default: '4000000' }, repeats: { type: 'string', default: '3' }, 'rows-per-partition': { type: 'string', default: '500000' }, query: { type: 'string', default: 'heavy' }, data: { type: 'string' }, 'per-partition': { type: 'boolean', default: false }, 'rows-per-task': { type: 'string' } } });
 const Q = QUERIES[values.query as keyof typeof QUERIES];
 if (!Q) throw new Error(`--query must be one of ${Object.keys(QUERIES).join(', ')}`);
 const MAP = `SELECT ${Q.select} FROM partition WHERE ${Q.where} GROUP BY ALL`;
@@ -100,7 +100,7 @@ async function main(): Promise<void> {
       const job = async (out: string, extra: Record<string, unknown> = {}) => {
         const t0 = performance.now();
         const sentAt = Date.now();
-        const sub = await c.submit({ kind: 'catalog.sql', input: { catalog: catDir }, params: { map: MAP, reduce: Q.reduce, ...extra }, output: { path: out } });
+        const sub = await c.submit({ kind: 'catalog.sql', input: { catalog: catDir }, params: { map: MAP, reduce: Q.reduce, ...(values['rows-per-task'] ? { rows_per_task: Number(values['rows-per-task']) } : {}), ...extra }, output: { path: out } });
         const submittedAt = Date.now();
         const info = await c.wait(sub.jobId, { timeoutMs: 1_800_000 });
         if (info.state !== 'succeeded') throw new Error(`job ${sub.jobId} ${info.state}: ${info.error}`);
