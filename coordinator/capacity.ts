@@ -18,7 +18,11 @@ export function capacityKey(atMs: number): string {
 
 export async function liveSlots(workers: KV): Promise<number> {
   let slots = 0;
+  // keys() walks the bucket's stream: a worker that heartbeats during a slow walk can be listed twice
+  const seen = new Set<string>();
   for await (const k of await workers.keys()) {
+    if (seen.has(k)) continue;
+    seen.add(k);
     const e = await workers.get(k).catch(() => null);
     if (!e || e.operation !== 'PUT') continue;
     const w = decode(e.value) as { slots?: unknown };
