@@ -38,8 +38,15 @@ export interface PlanContext {
   slots?: number;
 }
 
-/** catalog.sql: a task takes small partitions together until it holds about this many rows (params.rows_per_task). */
-export const DEFAULT_ROWS_PER_TASK = 2_000_000;
+/**
+ * catalog.sql: a task takes small partitions together until it holds about this many rows
+ * (params.rows_per_task). Each task costs ~50-100 ms of fixed work (a sandboxed DuckDB, dispatch,
+ * ledger, commit) and one DuckDB thread scans ~15-30 M rows/s of a light query, so tasks of a few
+ * million rows spend a large share on that overhead: 16 M rows a task measured +11 % (heavy) and
+ * +38 % (light) against one DuckDB query over 32 M rows where 2 M measured +54 % / +180 %
+ * (bench/results/catalog-sql.md). There is still at least one task per live worker slot.
+ */
+export const DEFAULT_ROWS_PER_TASK = 16_000_000;
 /** slots assumed when the pool is unknown (no live worker yet, or a caller without a pool) */
 export const DEFAULT_PLAN_SLOTS = 4;
 /** rows assumed for a partition whose row count is not in the catalog's metadata */
