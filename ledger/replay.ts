@@ -2,7 +2,7 @@
  * Replay of UB_LEDGER from the first entry to the last one present when the
  * replay began. Reports and quota views are folds over this.
  */
-import { DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
+import { DeliverPolicy, jetstream, jetstreamManager, type Consumer, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { decode, isValid, LedgerEntry, Streams } from '../protocol/index.js';
 
@@ -38,20 +38,10 @@ export async function* replayLedger(nc: NatsConnection, opts: ReplayOptions = {}
   const last = info.state.last_seq;
   if (info.state.messages === 0 || last < (opts.fromSeq ?? 1)) return;
   const js = jetstream(nc);
-  // creating the ordered consumer can time out while a cluster elects a new stream leader: retry a few times
-  let consumer;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      consumer = await js.consumers.get(Streams.ledger, {
-        filter_subjects: opts.filter ? [opts.filter] : undefined,
-        ...(opts.fromSeq ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: opts.fromSeq } : {}),
-      });
-      break;
-    } catch (err) {
-      if (attempt >= 5 || !/timeout|no responders|leader/i.test((err as Error)?.message ?? '')) throw err;
-      await new Promise((r) => setTimeout(r, 500 * attempt));
-    }
-  }
+  const consumer = await orderedLedgerConsumer(js, {
+    filter_subjects: opts.filter ? [opts.filter] : undefined,
+    ...(opts.fromSeq ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: opts.fromSeq } : {}),
+  });
   const messages = await consumer.consume({ max_messages: 2048 });
   try {
     for await (const m of messages) {
@@ -83,4 +73,20 @@ export async function readLedger(nc: NatsConnection, opts: ReplayOptions = {}): 
   const out: LedgerRecord[] = [];
   for await (const r of replayLedger(nc, opts)) out.push(r);
   return out;
+}
+
+/**
+ * An ordered consumer on UB_LEDGER. Creating it can time out while a cluster elects a new
+ * stream leader (on a 3-node cluster with a node killed, for tens of seconds), so it is retried
+ * with a growing pause, up to about a minute in all.
+ */
+export async function orderedLedgerConsumer(js: JetStreamClient, opts?: Parameters<JetStreamClient['consumers']['get']>[1]): Promise<Consumer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await js.consumers.get(Streams.ledger, opts);
+    } catch (err) {
+      if (attempt >= 10 || !/timeout|no responders|leader/i.test((err as Error)?.message ?? '')) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(500 * attempt, 3000)));
+    }
+  }
 }

@@ -18,6 +18,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { decode, isValid, LedgerEntry, SEAL_SUBJECT, Streams, type SealBalance } from '../protocol/index.js';
 import { findJournalFile, JournalFormatError, openJournalReader, type JournalLine } from './journal.js';
 import { SealChain, sealOf, sha256hex, zeroBalance, type RawLedgerMessage } from './seal.js';
+import { orderedLedgerConsumer } from './replay.js';
 
 export interface VerifyProblem {
   /** the first stream sequence concerned */
@@ -67,16 +68,7 @@ const MAX_PROBLEMS_PER_CHECK = 50;
 export async function* replayLedgerRaw(nc: NatsConnection, last: number): AsyncGenerator<RawLedgerMessage> {
   if (last < 1) return;
   const js = jetstream(nc);
-  let consumer;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      consumer = await js.consumers.get(Streams.ledger);
-      break;
-    } catch (err) {
-      if (attempt >= 5 || !/timeout|no responders|leader/i.test((err as Error)?.message ?? '')) throw err;
-      await new Promise((r) => setTimeout(r, 500 * attempt));
-    }
-  }
+  const consumer = await orderedLedgerConsumer(js);
   const messages = await consumer.consume({ max_messages: 2048 });
   try {
     for await (const m of messages) {

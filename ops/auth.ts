@@ -645,9 +645,20 @@ export async function addUser(dir: string, name: string, role: Role = 'user'): P
 
 /** Reads and checks one creds file. */
 export async function readCredentials(file: string): Promise<Credentials> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new AuthConfigError(`cannot read credentials ${file}: ${(err as Error).message}`, file, { cause: err });
+  }
+  return parseCredentials(text, file);
+}
+
+/** Checks the text of a creds file ({ user, password, role }); `file` names it in errors. */
+export function parseCredentials(text: string, file: string): Credentials {
   let v: unknown;
   try {
-    v = JSON.parse(await readFile(file, 'utf8'));
+    v = JSON.parse(text);
   } catch (err) {
     throw new AuthConfigError(`cannot read credentials ${file}: ${(err as Error).message}`, file, { cause: err });
   }
@@ -665,17 +676,13 @@ export function connectOptionsFor(c: Credentials): { user: string; pass: string;
 
 /** Reads and checks one creds file, synchronously (CLI option resolution). */
 export function readCredentialsSync(file: string): Credentials {
-  let v: unknown;
+  let text: string;
   try {
-    v = JSON.parse(readFileSync(file, 'utf8'));
+    text = readFileSync(file, 'utf8');
   } catch (err) {
     throw new AuthConfigError(`cannot read credentials ${file}: ${(err as Error).message}`, file, { cause: err });
   }
-  const c = v as Partial<Credentials> | null;
-  if (!c || typeof c.user !== 'string' || typeof c.password !== 'string' || typeof c.role !== 'string' || !isRole(c.role)) {
-    throw new AuthConfigError(`${file} is not a ubatch credentials file ({ user, password, role })`, file);
-  }
-  return { user: c.user, password: c.password, role: c.role };
+  return parseCredentials(text, file);
 }
 
 /** The principals (name and role) in an auth folder; undefined when the folder has no principals.json. */

@@ -32,7 +32,7 @@ export {
   FWHM_PER_SIGMA,
 } from './profiles.js';
 export type { PsfModel, SersicShape, ModelStamp, PixelRect } from './profiles.js';
-export { injectSources, injectionRecovery, zeroPointFromHeader } from './inject.js';
+export { injectSources, injectionRecovery, nearestSource, zeroPointFromHeader } from './inject.js';
 export type {
   InjectedStar,
   InjectedGalaxy,

@@ -248,7 +248,8 @@ export interface InjectionRecoveryResult {
   matches: RecoveryMatch[];
 }
 
-function nearest(sources: readonly DetectedSource[], x: number, y: number, r: number): DetectedSource | undefined {
+/** The detected source closest to (x, y) within r pixels, or undefined. */
+export function nearestSource(sources: readonly DetectedSource[], x: number, y: number, r: number): DetectedSource | undefined {
   let best: DetectedSource | undefined;
   let bd = r * r;
   for (const s of sources) {
@@ -294,8 +295,8 @@ export function injectionRecovery(images: readonly RecoveryImage[], sources: rea
     const det1 = detectSources(inj.image, bg1, detOpts);
     for (const rec of inj.injected) {
       if (!rec.onImage) continue;
-      const m = nearest(det1.sources, rec.x, rec.y, radius);
-      const preexisting = m !== undefined && nearest(det0.sources, m.x, m.y, radius) !== undefined;
+      const m = nearestSource(det1.sources, rec.x, rec.y, radius);
+      const preexisting = m !== undefined && nearestSource(det0.sources, m.x, m.y, radius) !== undefined;
       const recovered = m !== undefined && !preexisting;
       const useAp = rec.kind === 'sersic';
       const last = m === undefined ? -1 : m.apertureFlux.length - 1;

@@ -181,19 +181,6 @@ function randomStars(p: Extract<InjectParams['sources'], { n: number }>, cx: Cal
   return out;
 }
 
-function nearest(sources: readonly imaging.DetectedSource[], x: number, y: number, r: number): imaging.DetectedSource | undefined {
-  let best: imaging.DetectedSource | undefined;
-  let bd = r * r;
-  for (const s of sources) {
-    const d = (s.x - x) ** 2 + (s.y - y) ** 2;
-    if (d <= bd) {
-      bd = d;
-      best = s;
-    }
-  }
-  return best;
-}
-
 const median = (v: number[]): number => {
   if (v.length === 0) return Number.NaN;
   const s = [...v].sort((a, b) => a - b);
@@ -240,8 +227,8 @@ export async function computeInject(job: InjectJob, signal?: AbortSignal): Promi
   const injectedRows: Record<string, unknown>[] = [];
   const matchedDet = new Map<number, number>();
   for (const rec of inj.injected) {
-    const m = rec.onImage ? nearest(det1.sources, rec.x, rec.y, p.matchRadiusPx) : undefined;
-    const pre = m !== undefined && nearest(det0.sources, m.x, m.y, p.matchRadiusPx) !== undefined;
+    const m = rec.onImage ? imaging.nearestSource(det1.sources, rec.x, rec.y, p.matchRadiusPx) : undefined;
+    const pre = m !== undefined && imaging.nearestSource(det0.sources, m.x, m.y, p.matchRadiusPx) !== undefined;
     const ok = m !== undefined && !pre;
     const last = m ? m.apertureFlux.length - 1 : -1;
     const useAp = rec.kind === 'sersic';
