@@ -36,14 +36,21 @@ describe('3-node cluster, R3 streams', () => {
     const info = await c.wait(sub.jobId, { timeoutMs: 150_000 });
     expect(info.state, JSON.stringify(info.failures.slice(0, 3))).toBe('succeeded');
     expect(info.done).toBe(300);
-    const after = await readLedger(nc);
+    const newLeader = (await jsm.streams.info('UB_LEDGER')).cluster?.leader;
+    expect(newLeader).not.toBe(leaderName);
+    // bring the killed node back, then read the ledger over a fresh connection. With one of three
+    // nodes dead, creating the reader's (R1, ephemeral) consumer sometimes timed out for over a
+    // minute on 2.9.10 although publishes and existing consumers worked; the guarantee checked here
+    // is about what the cluster holds once it is whole again
+    await victim!.exited();
+    await victim!.restart();
+    const reader = await s.connect();
+    const after = await readLedger(reader);
     const seqs = new Set(after.map((r) => r.seq));
     for (const r of before) expect(seqs.has(r.seq)).toBe(true);
     const sum = summarizeLedger(after);
     expect(sum.duplicateCharges).toEqual([]);
     const okTasks = new Set(after.flatMap((r) => (r.entry.kind === 'task.charged' ? r.entry.charges : [])).filter((ch) => ch.jobId === sub.jobId && ch.outcome === 'ok').map((ch) => ch.taskId));
     expect(okTasks.size).toBe(300);
-    const newLeader = (await jsm.streams.info('UB_LEDGER')).cluster?.leader;
-    expect(newLeader).not.toBe(leaderName);
   }, 240_000);
 });
