@@ -13,6 +13,7 @@ import { createMetrics, startMetricsServer, type MetricsServer } from '../metric
 import { configOf, connectNats, onShutdownSignals, watchParent, type Runtime } from './runtime.js';
 
 interface DaemonFlags {
+  replicas?: string;
   metricsPort?: string;
   metricsHost: string;
   parentPid?: string;
@@ -20,9 +21,16 @@ interface DaemonFlags {
 
 function daemonOptions(cmd: Command): Command {
   return cmd
+    .option('--replicas <n>', 'replicas of the streams, KV buckets and object store this daemon creates when missing (3 on a 3-node cluster; see test/faults/README.md, durability)', '1')
     .option('--metrics-port <port>', 'Prometheus /metrics and /healthz port (0 = any free port)', '0')
     .option('--metrics-host <host>', 'address the metrics server listens on', '127.0.0.1')
     .addOption(new Option('--parent-pid <pid>', 'stop gracefully when this process exits (set by ubatch up)').hideHelp());
+}
+
+/** `--replicas` → the topology option the daemons pass to ensureTopology. */
+function topologyOf(flags: DaemonFlags): { topology?: { replicas: number } } {
+  const replicas = parseIntOption(flags.replicas ?? '1', '--replicas', 1, 5);
+  return replicas > 1 ? { topology: { replicas } } : {};
 }
 
 /** Shared life cycle: metrics server, signals, parent watch; `start` returns the daemon's close(). */
@@ -81,7 +89,7 @@ export function registerDaemonCommands(program: Command, rt: Runtime): void {
       // loaded on demand: `ubatch status` should not pay for DuckDB and the executors
       const { Coordinator } = await import('../../coordinator/index.js');
       const coord = await Coordinator.create(
-        { nc, log, metrics: coordinatorMetricsFrom(m), ...(flags.operators ? { service: { operators: parseListOption(flags.operators) } } : {}) },
+        { nc, log, metrics: coordinatorMetricsFrom(m), ...topologyOf(flags), ...(flags.operators ? { service: { operators: parseListOption(flags.operators) } } : {}) },
         { outputRoot: flags.outputRoot, ackWaitMs, ...(flags.id ? { id: flags.id } : {}), ...(journalDir ? { journalDir } : {}), ...seal },
       );
       const running = coord.run();
@@ -117,7 +125,7 @@ export function registerDaemonCommands(program: Command, rt: Runtime): void {
       log.info({ server: cfg.server }, 'connected to NATS');
       const { WorkerDaemon } = await import('../../worker/index.js');
       const w = await WorkerDaemon.create(
-        { nc, log, metrics: workerMetricsFrom(m) },
+        { nc, log, metrics: workerMetricsFrom(m), ...topologyOf(flags) },
         { capabilities: parseListOption(flags.capabilities), drainTimeoutMs, keepAliveMs, ...(slots !== undefined ? { slots } : {}), ...(flags.id ? { id: flags.id } : {}) },
       );
       let closing: Promise<void> | undefined;
