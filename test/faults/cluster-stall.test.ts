@@ -72,14 +72,17 @@ describe('3-node cluster, R3 streams: stalled ledger leader', () => {
     expect(new Set(charges.map((x) => x.execution)).size).toBe(charges.length);
     // every node's own replica converges to the same state (monitoring endpoint of each node)
     let states: (Awaited<ReturnType<typeof jszStreamState>> | undefined)[] = [];
+    // (a follower that was stopped catches up at its own pace on a loaded machine: allow 90 s)
     await until(
       async () => {
         states = await Promise.all(cluster!.servers.map((x) => jszStreamState(x.monitorUrl!, Streams.ledger)));
         return states.every((st) => st !== undefined && JSON.stringify(st) === JSON.stringify(states[0]) && st.last_seq >= after.at(-1)!.seq);
       },
-      30_000,
-      `replicas to converge: ${JSON.stringify(states)}`,
-    );
+      90_000,
+      'replicas to converge',
+    ).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}; last states per node: ${JSON.stringify(states)}`);
+    });
     // stop everything cleanly, then read each node's file store from disk and compare message by message
     await s.stop();
     s = undefined;
