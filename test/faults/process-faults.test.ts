@@ -98,8 +98,8 @@ for (const mode of [{ name: 'one node', cluster: false }, { name: '3-node cluste
     expect(attempts.some((c) => c.attempt >= 2)).toBe(true); // the victim's tasks were redelivered
   }, 120_000);
 
-  // on the R3 cluster this scenario did not finish within 240 s (2026-11-25): the restarted coordinator
-  // never answered the job's wait; under investigation, see test/faults/README.md row 7
+  // on the R3 cluster this scenario did not finish within 240 s (2026-11-25): it hangs before the kill
+  // (submitting, or waiting for the first tasks); under investigation, see test/faults/README.md row 7
   it.runIf(!mode.cluster)('the coordinator killed with -9 mid-job and restarted: the job completes, each task accepted once', async () => {
     const { nc, client } = await setup();
     const c1 = coordinator();
