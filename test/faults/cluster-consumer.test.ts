@@ -7,11 +7,10 @@
  */
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { summarizeLedger } from '../../ledger/index.js';
 import { NatsCluster } from '../../ops/nats-server.js';
 import { Streams } from '../../protocol/index.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
-import { chargesOf, okChargesPerTask, readLedgerSettled, sleep, until } from '../helpers/faults.js';
+import { expectLedgerKept, readLedgerSettled, sleep, until } from '../helpers/faults.js';
 
 async function busyConsumer(jsm: JetStreamManager): Promise<{ name: string; leader: string; ackPending: number } | undefined> {
   for await (const ci of jsm.consumers.list(Streams.tasks)) {
@@ -57,13 +56,7 @@ describe('3-node cluster, R3 streams: consumer leader', () => {
     expect(info.state, JSON.stringify(info.failures.slice(0, 3))).toBe('succeeded');
     expect(info.done).toBe(N);
     const after = await readLedgerSettled(nc);
-    const seqs = new Set(after.map((r) => r.seq));
-    for (const r of before) expect(seqs.has(r.seq)).toBe(true);
-    expect(summarizeLedger(after).duplicateCharges).toEqual([]);
-    const ok = okChargesPerTask(after, sub.jobId);
-    expect(ok.size).toBe(N);
-    const charges = chargesOf(after, sub.jobId);
-    expect(new Set(charges.map((x) => x.execution)).size).toBe(charges.length);
+    const { ok, charges } = expectLedgerKept(before, after, sub.jobId, N);
     // the consumer moved to a surviving node
     const ci = await jsm.consumers.info(Streams.tasks, target!.name);
     expect(ci.cluster?.leader).not.toBe(target!.leader);

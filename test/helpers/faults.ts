@@ -7,7 +7,8 @@ import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { readLedger, type LedgerRecord } from '../../ledger/index.js';
+import { expect } from 'vitest';
+import { readLedger, summarizeLedger, type LedgerRecord } from '../../ledger/index.js';
 import type { Charge } from '../../protocol/index.js';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -128,4 +129,20 @@ export async function readLedgerSettled(nc: NatsConnection, timeoutMs = 30_000):
       await sleep(500);
     }
   }
+}
+
+/**
+ * The fault matrix's ledger guarantees after a fault, for a job of `tasks` tasks: every entry read
+ * before the fault is still there, no execution is charged twice, every task has an accepted (ok)
+ * charge, and each charge is its own execution. Returns the tallies for further checks.
+ */
+export function expectLedgerKept(before: LedgerRecord[], after: LedgerRecord[], jobId: string, tasks: number): { ok: Map<string, number>; charges: ReturnType<typeof chargesOf> } {
+  const seqs = new Set(after.map((r) => r.seq));
+  for (const r of before) expect(seqs.has(r.seq)).toBe(true);
+  expect(summarizeLedger(after).duplicateCharges).toEqual([]);
+  const ok = okChargesPerTask(after, jobId);
+  expect(ok.size).toBe(tasks);
+  const charges = chargesOf(after, jobId);
+  expect(new Set(charges.map((x) => x.execution)).size).toBe(charges.length);
+  return { ok, charges };
 }
