@@ -7,7 +7,7 @@
 import { AckPolicy, jetstream, type ConsumerMessages } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Service } from '@nats-io/services';
-import { ensureTopology, noopLog, Streams, type Log, type Topology, type TopologyOptions } from '../protocol/index.js';
+import { ensureTopologyRetrying, noopLog, Streams, type Log, type Topology, type TopologyOptions } from '../protocol/index.js';
 import { LedgerFollower, LedgerWriter, sha256hex } from '../ledger/index.js';
 import { CapacityRecorder } from './capacity.js';
 import { LedgerJournal } from './journal.js';
@@ -45,6 +45,7 @@ export class Coordinator {
   private readonly metrics: CoordinatorMetrics;
   private readonly ac = new AbortController();
   private closed = false;
+  private _serving = false;
   private stopped!: Promise<void>;
   private resolveStopped!: () => void;
 
@@ -57,7 +58,9 @@ export class Coordinator {
 
   static async create(deps: CoordinatorDeps, opts: CoordinatorOptions = {}): Promise<Coordinator> {
     const c = new Coordinator(deps, opts);
-    c.topo = await ensureTopology(deps.nc, deps.topology);
+    c.topo = await ensureTopologyRetrying(deps.nc, deps.topology, {
+      onRetry: (err, attempt) => c.log.warn({ err, attempt }, 'streams and buckets not ready yet (will retry)'),
+    });
     const js = jetstream(deps.nc);
     const ledger = new LedgerWriter(js, { observeLatency: (s) => c.metrics.ledgerAppend(s) });
     c.ledger = ledger;
@@ -71,6 +74,10 @@ export class Coordinator {
 
   get manager(): JobManager {
     return this.mgr;
+  }
+  /** true once run() has restored state and serves the API (a failure before that is a start-up failure) */
+  get serving(): boolean {
+    return this._serving;
   }
   get isLeader(): boolean {
     return this.lease.isLeader;
@@ -172,6 +179,7 @@ export class Coordinator {
     );
     this.capacity = new CapacityRecorder(this.topo.workers, this.topo.shares, this.log, this.opts.capacitySampleMs);
     this.capacity.start();
+    this._serving = true;
     this.log.info({ id: this.opts.id }, 'coordinator serving');
     return this.stopped;
   }

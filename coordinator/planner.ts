@@ -70,8 +70,10 @@ const PLANNERS: Record<string, Planner> = {
   noop: async (spec) => {
     const n = (spec.params as { tasks?: unknown } | undefined)?.tasks ?? 1;
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > MAX_TASKS_PER_JOB) throw bad(ApiCode.InvalidSpec, `params.tasks must be an integer from 1 to ${MAX_TASKS_PER_JOB}`, '/params/tasks');
-    const p = (spec.params ?? {}) as { sleep_ms?: number; busy_ms?: number };
-    return { count: n, hasReduce: false, estimateCoreSeconds: n * (((p.sleep_ms ?? 0) + (p.busy_ms ?? 0)) / 1000 + 0.001) };
+    const p = (spec.params ?? {}) as { sleep_ms?: number; busy_ms?: number; reduce_sleep_ms?: unknown };
+    const rs = p.reduce_sleep_ms;
+    if (rs !== undefined && (typeof rs !== 'number' || !Number.isInteger(rs) || rs < 0 || rs > 3_600_000)) throw bad(ApiCode.InvalidSpec, 'params.reduce_sleep_ms must be an integer from 0 to 3600000', '/params/reduce_sleep_ms');
+    return { count: n, hasReduce: rs !== undefined, estimateCoreSeconds: n * (((p.sleep_ms ?? 0) + (p.busy_ms ?? 0)) / 1000 + 0.001) + (rs ?? 0) / 1000 };
   },
   'catalog.sql': async (spec, ctx) => {
     const p = (spec.params ?? {}) as { map?: unknown; reduce?: unknown; partitions_per_task?: unknown; rows_per_task?: unknown };

@@ -119,6 +119,30 @@ export interface Topology {
   artifacts: ObjectStore;
 }
 
+/**
+ * ensureTopology for a daemon starting beside a cluster that is still electing
+ * stream leaders (or a server that is still starting): transient failures
+ * (API timeouts, no responders, JetStream temporarily unavailable) are retried
+ * with backoff for up to `forMs`; permission errors fail at once.
+ */
+export async function ensureTopologyRetrying(nc: NatsConnection, o: TopologyOptions = {}, retry: { forMs?: number; onRetry?: (err: unknown, attempt: number) => void } = {}): Promise<Topology> {
+  const end = Date.now() + (retry.forMs ?? 120_000);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await ensureTopology(nc, o);
+    } catch (err) {
+      if (isPermanent(err) || Date.now() >= end || nc.isClosed()) throw err;
+      retry.onRetry?.(err, attempt);
+      await new Promise((r) => setTimeout(r, Math.min(5_000, 250 * 2 ** Math.min(attempt - 1, 5))));
+    }
+  }
+}
+
+function isPermanent(err: unknown): boolean {
+  const text = `${(err as Error | undefined)?.message ?? ''} ${String((err as { cause?: unknown } | undefined)?.cause ?? '')}`;
+  return /permissions? violation|authorization/i.test(text);
+}
+
 export async function ensureTopology(nc: NatsConnection, o: TopologyOptions = {}): Promise<Topology> {
   const jsm = await jetstreamManager(nc);
   await ensureStreams(jsm, o);

@@ -13,14 +13,14 @@ import { hostname as osHostname } from 'node:os';
 import { mkdir, rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { jetstream, type Consumer, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
-import type { KV } from '@nats-io/kv';
+import type { KV, KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
   attemptDir,
   committedPath,
   decode,
   encode,
-  ensureTopology,
+  ensureTopologyRetrying,
   isValid,
   jobHasReduce,
   JobSpec,
@@ -109,7 +109,9 @@ export class WorkerDaemon {
 
   static async create(deps: WorkerDeps, opts: WorkerOptions = {}): Promise<WorkerDaemon> {
     const w = new WorkerDaemon(deps, opts);
-    w.topo = await ensureTopology(deps.nc, deps.topology);
+    w.topo = await ensureTopologyRetrying(deps.nc, deps.topology, {
+      onRetry: (err, attempt) => w.log.warn({ err, attempt }, 'streams and buckets not ready yet (will retry)'),
+    });
     const ledger = new LedgerWriter(w.js, { observeLatency: (s) => w.metrics.ledgerAppend(s) });
     w.batcher = new OutcomeBatcher(w.js, ledger, w.log, {
       maxBatch: w.opts.maxBatch,
@@ -162,39 +164,51 @@ export class WorkerDaemon {
     }
   }
 
-  private async watchRanking(kv: KV): Promise<void> {
-    try {
-      const it = await kv.watch({ key: KvKey.ranking });
-      this.stops.push(() => it.stop());
-      for await (const e of it) {
-        if (e.operation !== 'PUT') continue;
-        try {
-          const doc = decode(e.value) as RankingDoc;
-          this.ranking = Array.isArray(doc.entries) ? doc.entries : [];
-        } catch (err) {
-          this.metrics.swallowed('ranking-decode');
-          this.log.warn({ err }, 'ignoring an undecodable ranking');
-        }
-        this.cooldown.clear();
-        this.poke();
+  private watchRanking(kv: KV): Promise<void> {
+    return this.keepWatching(kv, KvKey.ranking, 'ranking', (e) => {
+      try {
+        const doc = decode(e.value) as RankingDoc;
+        this.ranking = Array.isArray(doc.entries) ? doc.entries : [];
+      } catch (err) {
+        this.metrics.swallowed('ranking-decode');
+        this.log.warn({ err }, 'ignoring an undecodable ranking');
       }
-    } catch (err) {
-      if (this.state === 'running') this.log.error({ err }, 'ranking watch ended');
-    }
+      this.cooldown.clear();
+      this.poke();
+    });
   }
 
-  private async watchCancels(kv: KV): Promise<void> {
-    try {
-      const it = await kv.watch({ key: 'cancel.>' });
-      this.stops.push(() => it.stop());
-      for await (const e of it) {
-        if (e.operation !== 'PUT') continue;
-        const jobId = e.key.slice('cancel.'.length);
-        this.cancelled.add(jobId);
-        for (const r of this.running.values()) if (r.task.jobId === jobId) r.abort.abort();
+  private watchCancels(kv: KV): Promise<void> {
+    return this.keepWatching(kv, 'cancel.>', 'cancel', (e) => {
+      const jobId = e.key.slice('cancel.'.length);
+      this.cancelled.add(jobId);
+      for (const r of this.running.values()) if (r.task.jobId === jobId) r.abort.abort();
+    });
+  }
+
+  /**
+   * Follow a KV key for as long as the worker runs. Opening the watch can fail
+   * while a cluster is still electing the bucket's stream leader (or the
+   * server is away), and a watch can end; without the ranking a worker would
+   * never pull, so both are retried with backoff instead of giving up.
+   */
+  private async keepWatching(kv: KV, key: string, what: string, onPut: (e: KvEntry) => void): Promise<void> {
+    for (let attempt = 1; this.state === 'running'; attempt++) {
+      try {
+        const it = await kv.watch({ key });
+        let stopped = false;
+        this.stops.push(() => ((stopped = true), it.stop()));
+        if (attempt > 1) this.log.info({ attempt }, `${what} watch (re)opened`);
+        attempt = 0;
+        for await (const e of it) if (e.operation === 'PUT') onPut(e);
+        if (stopped) return;
+        if (this.state === 'running') this.log.warn({}, `${what} watch ended; reopening`);
+      } catch (err) {
+        if (this.state !== 'running') return;
+        this.metrics.swallowed(`${what}-watch`);
+        this.log.warn({ err, attempt }, `${what} watch failed; retrying`);
       }
-    } catch (err) {
-      if (this.state === 'running') this.log.error({ err }, 'cancel watch ended');
+      await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * 2 ** Math.min(Math.max(attempt, 1), 5))));
     }
   }
 

@@ -88,11 +88,31 @@ export function registerDaemonCommands(program: Command, rt: Runtime): void {
       log.info({ server: cfg.server }, 'connected to NATS');
       // loaded on demand: `ubatch status` should not pay for DuckDB and the executors
       const { Coordinator } = await import('../../coordinator/index.js');
-      const coord = await Coordinator.create(
-        { nc, log, metrics: coordinatorMetricsFrom(m), ...topologyOf(flags), ...(flags.operators ? { service: { operators: parseListOption(flags.operators) } } : {}) },
-        { outputRoot: flags.outputRoot, ackWaitMs, ...(flags.id ? { id: flags.id } : {}), ...(journalDir ? { journalDir } : {}), ...seal },
-      );
-      const running = coord.run();
+      const create = () =>
+        Coordinator.create(
+          { nc, log, metrics: coordinatorMetricsFrom(m), ...topologyOf(flags), ...(flags.operators ? { service: { operators: parseListOption(flags.operators) } } : {}) },
+          { outputRoot: flags.outputRoot, ackWaitMs, ...(flags.id ? { id: flags.id } : {}), ...(journalDir ? { journalDir } : {}), ...seal },
+        );
+      let coord = await create();
+      let stopping = false;
+      // A failure before the coordinator serves (a JetStream call timing out while a cluster elects its
+      // stream leaders, a server restarting) is retried with a fresh coordinator, as a supervisor would;
+      // a failure after it served stops the daemon (exit 1) for the operator's supervisor to see.
+      const running = (async () => {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await coord.run();
+          } catch (err) {
+            if (coord.serving || stopping || nc.isClosed()) throw err;
+            const delay = Math.min(10_000, 500 * 2 ** Math.min(attempt - 1, 5));
+            log.warn({ err, attempt, retryInMs: delay }, 'coordinator start-up failed; starting again');
+            await coord.close().catch(() => undefined);
+            await new Promise((r) => setTimeout(r, delay));
+            if (stopping) return;
+            coord = await create();
+          }
+        }
+      })();
       const done = running
         .catch((err: unknown) => {
           log.error({ err }, 'coordinator failed');
@@ -100,7 +120,13 @@ export function registerDaemonCommands(program: Command, rt: Runtime): void {
         })
         .then(() => coord.close())
         .finally(() => nc.close().catch(() => undefined));
-      return { close: () => coord.close(), done };
+      return {
+        close: () => {
+          stopping = true;
+          return coord.close();
+        },
+        done,
+      };
     });
   });
 

@@ -36,3 +36,29 @@ export async function stopDaemon(p: Proc): Promise<void> {
   await p.exited;
   clearTimeout(t);
 }
+
+/**
+ * Submit once the coordinator answers (it may still be creating streams or
+ * taking its lease). Fails at once, with the daemons' last output, when one of
+ * them exited, and after `timeoutMs` instead of retrying for ever.
+ */
+export async function submitWhenReady<T>(submit: () => Promise<T>, daemons: Proc[], timeoutMs = 60_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    const dead = daemons.find((d) => d.child.exitCode !== null || d.child.signalCode !== null);
+    if (dead) throw new Error(`a daemon exited (${dead.child.exitCode ?? dead.child.signalCode}) before the submission was answered; it said:\n${dead.output().slice(-3000)}`);
+    try {
+      return await submit();
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() >= end) throw new Error(`no answer to the submission within ${timeoutMs} ms (last error: ${(last as Error).message}); the daemons said:\n${daemonTails(daemons)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** the last lines of each daemon's output, for a failure message */
+export function daemonTails(daemons: Proc[], chars = 1500): string {
+  return daemons.map((d, i) => `--- daemon ${i} (pid ${d.child.pid}):\n${d.output().slice(-chars)}`).join('\n');
+}

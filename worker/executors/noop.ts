@@ -1,6 +1,7 @@
 /**
  * `noop`: a diagnostic kind for operators, benchmarks and fault tests.
- * params: { tasks: N, sleep_ms?: number, busy_ms?: number, fail_indexes?: number[], fail_retryable?: boolean, progress_every_ms?: number }
+ * params: { tasks: N, sleep_ms?: number, busy_ms?: number, fail_indexes?: number[], fail_retryable?: boolean, progress_every_ms?: number,
+ *   reduce_sleep_ms?: number } — with reduce_sleep_ms the job gets a reduce stage that sleeps that long (fault tests: a coordinator killed mid-reduce)
  */
 import { TaskFailedError, TaskCancelledError } from '../errors.js';
 import type { ExecContext, ExecResult, Executor } from '../types.js';
@@ -10,6 +11,7 @@ interface NoopParams {
   busy_ms?: number;
   fail_indexes?: number[];
   fail_retryable?: boolean;
+  reduce_sleep_ms?: number;
 }
 
 export const noopExecutor: Executor = {
@@ -28,6 +30,11 @@ export const noopExecutor: Executor = {
       }
     }
     if (p.sleep_ms) await sleep(p.sleep_ms, ctx);
+    return { inputs: [], outputs: [] };
+  },
+  async reduce(ctx: ExecContext): Promise<ExecResult> {
+    const p = (ctx.spec.params ?? {}) as NoopParams;
+    if (p.reduce_sleep_ms) await sleep(p.reduce_sleep_ms, ctx);
     return { inputs: [], outputs: [] };
   },
 };
