@@ -7,8 +7,12 @@
  * bare DuckDBs, and (--per-partition) the ubatch job with one task per
  * partition (params.partitions_per_task: 1, the behaviour before batching).
  *
- *   make build && node dist/bench/catalog-sql.js [--query heavy|light] [--rows 4000000] [--rows-per-partition 500000] [--repeats 3] [--data DIR] [--per-partition] [--rows-per-task N]
+ *   make build && node dist/bench/catalog-sql.js [--query heavy|light] [--rows 4000000] [--rows-per-partition 500000] [--repeats 3] [--data DIR] [--per-partition] [--rows-per-task N] [--no-decomposition] [--warmups 1] [--variant JSON ...]
  *
+ * --no-decomposition skips the bare-DuckDB map-per-partition side (slow at 32M rows; it is not the target's baseline).
+ * --warmups N runs N warm-up jobs before the measured ones (default 1).
+ * --variant '{"rows_per_task":8000000}' (repeatable) also runs the job with these extra params in every repeat, alternated
+ *   with the others, reported as `variants` (e.g. to compare batch sizes side by side in one run).
  * --data DIR keeps the generated catalog in DIR (reused when it is already there: generating 40M rows takes minutes).
  */
 import { existsSync } from 'node:fs';
@@ -37,7 +41,8 @@ const QUERIES = {
     reduce: 'SELECT gr, r, ext, sum(n) AS n, sum(s_ug) / sum(n) AS mean_ug, sqrt(greatest(sum(ss_ug) / sum(n) - (sum(s_ug) / sum(n)) ^ 2, 0)) AS sd_ug, sum(s_iz) / sum(n) AS mean_iz, sqrt(greatest(sum(ss_iz) / sum(n) - (sum(s_iz) / sum(n)) ^ 2, 0)) AS sd_iz, sum(s_zy) / sum(n) AS mean_zy, sqrt(greatest(sum(ss_zy) / sum(n) - (sum(s_zy) / sum(n)) ^ 2, 0)) AS sd_zy, min(min_err) AS min_err, max(max_err) AS max_err, sum(s_err) / sum(n) AS mean_err FROM partials GROUP BY ALL ORDER BY ALL',
   },
 } as const;
-const { values } = parseArgs({ options: { rows: { type: 'string', default: '4000000' }, repeats: { type: 'string', default: '3' }, 'rows-per-partition': { type: 'string', default: '500000' }, query: { type: 'string', default: 'heavy' }, data: { type: 'string' }, 'per-partition': { type: 'boolean', default: false }, 'rows-per-task': { type: 'string' } } });
+const { values } = parseArgs({ options: { rows: { type: 'string', default: '4000000' }, repeats: { type: 'string', default: '3' }, 'rows-per-partition': { type: 'string', default: '500000' }, query: { type: 'string', default: 'heavy' }, data: { type: 'string' }, 'per-partition': { type: 'boolean', default: false }, 'rows-per-task': { type: 'string' }, 'no-decomposition': { type: 'boolean', default: false }, warmups: { type: 'string', default: '1' }, variant: { type: 'string', multiple: true } } });
+const VARIANTS = (values.variant ?? []).map((v) => JSON.parse(v) as Record<string, unknown>);
 const Q = QUERIES[values.query as keyof typeof QUERIES];
 if (!Q) throw new Error(`--query must be one of ${Object.keys(QUERIES).join(', ')}`);
 const MAP = `SELECT ${Q.select} FROM partition WHERE ${Q.where} GROUP BY ALL`;
@@ -96,36 +101,49 @@ async function main(): Promise<void> {
     const stack = await startLocalStack({ dir: join(dir, 'stack'), workers: 2, slots: 1, logLevel: 'warn', writeStackFile: false });
     try {
       const c = await stack.client('bench');
-      let lastJob = { jobId: '', sentAt: 0, submittedAt: 0, doneAt: 0 };
-      const job = async (out: string, extra: Record<string, unknown> = {}) => {
+      let lastJob = { jobId: '', sentAt: 0, submittedAt: 0, doneAt: 0, label: '' };
+      const measured: (typeof lastJob)[] = [];
+      const job = async (out: string, extra: Record<string, unknown> = {}, label = '') => {
         const t0 = performance.now();
         const sentAt = Date.now();
         const sub = await c.submit({ kind: 'catalog.sql', input: { catalog: catDir }, params: { map: MAP, reduce: Q.reduce, ...(values['rows-per-task'] ? { rows_per_task: Number(values['rows-per-task']) } : {}), ...extra }, output: { path: out } });
         const submittedAt = Date.now();
         const info = await c.wait(sub.jobId, { timeoutMs: 1_800_000 });
         if (info.state !== 'succeeded') throw new Error(`job ${sub.jobId} ${info.state}: ${info.error}`);
-        if (!extra.partitions_per_task) lastJob = { jobId: sub.jobId, sentAt, submittedAt, doneAt: Date.now() };
+        const j = { jobId: sub.jobId, sentAt, submittedAt, doneAt: Date.now(), label };
+        if (!extra.partitions_per_task && !label) lastJob = j;
+        if (!extra.partitions_per_task && !out.includes('warm')) measured.push(j);
         return { s: (performance.now() - t0) / 1000, tasks: sub.tasks };
       };
       // warm-up: long-lived workers have DuckDB loaded and the inputs' checksums cached, as in production
-      const warm = await job(join(dir, 'warm.parquet'));
+      let warm = await job(join(dir, 'warm.parquet'));
+      for (let w = 1; w < Number(values.warmups); w++) warm = await job(join(dir, `warm-${w}.parquet`));
       if (values['per-partition']) await job(join(dir, 'warm-pp.parquet'), { partitions_per_task: 1 });
       await direct(files, join(dir, 'warm-direct.parquet'));
       const ts: number[] = [];
       const td: number[] = [];
       const tp: number[] = [];
       const tu1: number[] = [];
+      const tv: number[][] = VARIANTS.map(() => []);
+      for (const [k, v] of VARIANTS.entries()) await job(join(dir, `warm-v${k}.parquet`), v, `variant ${k}`);
       const loads: number[][] = [];
       for (let i = 0; i < Number(values.repeats); i++) {
         loads.push(load());
         // alternate the order so neither side always runs first
         const runJob = async () => ts.push((await job(join(dir, `ubatch-${i}.parquet`))).s);
+        const runVariants = async () => {
+          for (const [k, v] of VARIANTS.entries()) tv[k]!.push((await job(join(dir, `ubatch-v${k}-${i}.parquet`), v, `variant ${k}`)).s);
+        };
+        if (i % 2 === 1) await runVariants();
         if (i % 2 === 1) await runJob();
         td.push(await direct(files, join(dir, `direct-${i}.parquet`)));
         if (i % 2 === 0) await runJob();
-        const pd = join(dir, `pp-${i}`);
-        await mkdir(pd, { recursive: true });
-        tp.push(await directPerPartition(files, pd));
+        if (i % 2 === 0) await runVariants();
+        if (!values['no-decomposition']) {
+          const pd = join(dir, `pp-${i}`);
+          await mkdir(pd, { recursive: true });
+          tp.push(await directPerPartition(files, pd));
+        }
         if (values['per-partition']) tu1.push((await job(join(dir, `ubatch-pp-${i}.parquet`), { partitions_per_task: 1 })).s);
       }
       loads.push(load());
@@ -147,20 +165,26 @@ async function main(): Promise<void> {
       const ledger = await readLedger(nc);
       for (const rec of ledger) if (rec.entry.kind === 'task.charged') for (const ch of rec.entry.charges) walls.push(ch.usage.wallSeconds);
       console.error(`task wall seconds: median ${median(walls).toFixed(3)}, max ${Math.max(...walls).toFixed(3)} over ${walls.length} tasks`);
-      // timeline of the last batched job (ms after the client sent the submit; ledger times have ms resolution)
-      const at = (iso: string) => Date.parse(iso) - lastJob.sentAt;
-      const charges = ledger.flatMap((rec) => (rec.entry.kind === 'task.charged' ? rec.entry.charges : [])).filter((ch) => ch.jobId === lastJob.jobId && ch.outcome === 'ok');
-      const maps = charges.filter((ch) => !ch.taskId.endsWith('.r'));
-      const red = charges.find((ch) => ch.taskId.endsWith('.r'));
-      const closed = ledger.find((rec) => rec.entry.kind === 'job.closed' && rec.entry.jobId === lastJob.jobId);
-      const timeline = {
-        submit_reply_ms: lastJob.submittedAt - lastJob.sentAt,
-        maps_start_ms: maps.map((ch) => at(ch.provenance.startedAt)),
-        maps_end_ms: maps.map((ch) => at(ch.provenance.endedAt)),
-        ...(red ? { reduce_ms: [at(red.provenance.startedAt), at(red.provenance.endedAt)] } : {}),
-        ...(closed ? { closed_ms: at(closed.entry.ts) } : {}),
-        client_done_ms: lastJob.doneAt - lastJob.sentAt,
+      // timeline of each measured batched job (ms after the client sent the submit; ledger times have ms resolution)
+      const timelineOf = (j: typeof lastJob) => {
+        const at = (iso: string) => Date.parse(iso) - j.sentAt;
+        const charges = ledger.flatMap((rec) => (rec.entry.kind === 'task.charged' ? rec.entry.charges : [])).filter((ch) => ch.jobId === j.jobId && ch.outcome === 'ok');
+        const maps = charges.filter((ch) => !ch.taskId.endsWith('.r'));
+        const red = charges.find((ch) => ch.taskId.endsWith('.r'));
+        const closed = ledger.find((rec) => rec.entry.kind === 'job.closed' && rec.entry.jobId === j.jobId);
+        return {
+          submit_reply_ms: j.submittedAt - j.sentAt,
+          maps_start_ms: maps.map((ch) => at(ch.provenance.startedAt)),
+          maps_end_ms: maps.map((ch) => at(ch.provenance.endedAt)),
+          maps_worker: maps.map((ch) => ch.provenance.worker.id.slice(-6)),
+          maps_cpu_s: maps.map((ch) => +ch.usage.cpuSeconds.toFixed(3)),
+          ...(red ? { reduce_ms: [at(red.provenance.startedAt), at(red.provenance.endedAt)] } : {}),
+          ...(closed ? { closed_ms: at(closed.entry.ts) } : {}),
+          client_done_ms: j.doneAt - j.sentAt,
+        };
       };
+      const timeline = timelineOf(lastJob);
+      for (const j of measured) console.error(`timeline${j.label ? ` (${j.label})` : ''}: ${JSON.stringify(timelineOf(j))}`);
       console.error(`timeline of the last job: ${JSON.stringify(timeline)}`);
       const r3 = (x: number) => +x.toFixed(3);
       const r = {
@@ -174,13 +198,13 @@ async function main(): Promise<void> {
         direct_s: r3(median(td)),
         ubatch_s: r3(median(ts)),
         overhead_vs_single_query: r3(median(ts) / median(td) - 1),
-        direct_per_partition_s: r3(median(tp)),
-        overhead_vs_same_decomposition: r3(median(ts) / median(tp) - 1),
+        ...(tp.length ? { direct_per_partition_s: r3(median(tp)), overhead_vs_same_decomposition: r3(median(ts) / median(tp) - 1) } : {}),
         ...(tu1.length ? { ubatch_one_task_per_partition_s: r3(median(tu1)) } : {}),
         direct_runs: td.map(r3),
         ubatch_runs: ts.map(r3),
-        direct_per_partition_runs: tp.map(r3),
+        ...(tp.length ? { direct_per_partition_runs: tp.map(r3) } : {}),
         ...(tu1.length ? { ubatch_one_task_per_partition_runs: tu1.map(r3) } : {}),
+        ...(VARIANTS.length ? { variants: VARIANTS.map((v, k) => ({ params: v, ubatch_s: r3(median(tv[k]!)), overhead_vs_single_query: r3(median(tv[k]!) / median(td) - 1), runs: tv[k]!.map(r3) })) } : {}),
         loadavg: loads,
         timeline,
       };

@@ -136,6 +136,41 @@ describe('catalog.sql batching on the mesh', () => {
 });
 
 describe('catalog.sql batching in `ubatch run`', () => {
+  it('reads a batch of HATS leaves without union_by_name, and with it when a leaf differs in schema', async () => {
+    const { mkdtemp, rm, rename } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const dir = await mkdtemp(join(tmpdir(), 'ubatch-batch-schema-'));
+    try {
+      const catalog = join(dir, 'object');
+      await survey.generateObjectCatalog(catalog, { rows: 6000, seed: 3, maxRowsPerPartition: 700 });
+      const cat = await hats.openHatsCatalog(catalog);
+      expect(cat.partitions.length).toBeGreaterThan(4);
+      const files = cat.partitions.flatMap((p) => p.files);
+      const rewrite = async (f: string, select: string) => {
+        await query(`COPY (SELECT ${select} FROM read_parquet('${f}')) TO '${f}.tmp' (FORMAT parquet)`);
+        await rename(`${f}.tmp`, f);
+      };
+      const want = async () => query(`SELECT floor((g_mag - r_mag) / 0.2) * 0.2 AS gr, floor(r_mag) AS r, count(*)::BIGINT AS n FROM read_parquet([${files.map((f) => `'${f}'`).join(',')}], union_by_name = true) WHERE g_mag IS NOT NULL AND r_mag IS NOT NULL GROUP BY ALL ORDER BY ALL`);
+      const run = async (name: string) => {
+        const out = join(dir, `${name}.parquet`);
+        const r = await runLocally({ kind: 'catalog.sql', input: { catalog }, params: { map: HIST_MAP, reduce: HIST_REDUCE }, output: { path: out } }, { parallel: 1 });
+        expect(r.state, JSON.stringify(r.failures)).toBe('succeeded');
+        return query(`SELECT * FROM read_parquet('${out}') ORDER BY ALL`);
+      };
+      // columns in another order and one more column in a later leaf: read by name
+      await rewrite(files[2]!, 'r_mag, g_mag, 1 AS extra, * EXCLUDE (r_mag, g_mag)');
+      expect(await run('reordered')).toEqual(await want());
+      // a later leaf lacks a column the query reads: the task falls back to union_by_name (NULLs for that leaf)
+      await rewrite(files[3]!, '* EXCLUDE (g_mag)');
+      const got = await run('missing');
+      expect(got).toEqual(await want());
+      expect(got.reduce((s, x) => s + Number(x['n']), 0)).toBeLessThan(6000);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+
   it('writes one leaf per partition with two lanes', async () => {
     const { mkdtemp, rm } = await import('node:fs/promises');
     const { tmpdir } = await import('node:os');
