@@ -72,11 +72,22 @@ export class JobManager {
   private releaseAgain = false;
   private rankingDirty = false;
   private lastRanking = '';
-  /** live worker slots for planning (catalog.sql batches partitions by them), refreshed at most every 5 s */
+  /**
+   * live worker slots for planning (catalog.sql batches partitions by them), refreshed at most every 5 s; a stale
+   * count is answered at once and refreshed in the background (walking the KV bucket costs a submit several ms)
+   */
   private slotsSeen = { at: 0, slots: 0 };
+  private slotsRefresh: Promise<number> | undefined;
   private async poolSlots(): Promise<number> {
-    if (Date.now() - this.slotsSeen.at > 5000) this.slotsSeen = { at: Date.now(), slots: await liveSlots(this.topo.workers).catch(() => 0) };
-    return this.slotsSeen.slots;
+    if (Date.now() - this.slotsSeen.at <= 5000) return this.slotsSeen.slots;
+    this.slotsRefresh ??= liveSlots(this.topo.workers)
+      .catch(() => 0)
+      .then((slots) => {
+        this.slotsSeen = { at: Date.now(), slots };
+        return slots;
+      })
+      .finally(() => (this.slotsRefresh = undefined));
+    return this.slotsSeen.slots > 0 ? this.slotsSeen.slots : this.slotsRefresh;
   }
 
   constructor(

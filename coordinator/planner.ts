@@ -47,6 +47,8 @@ export interface PlanContext {
  * (bench/results/catalog-sql.md). There is still at least one task per live worker slot.
  */
 export const DEFAULT_ROWS_PER_TASK = 16_000_000;
+/** catalog.sql: the share of rows planned as 2 × slots small tasks at the end (params.tail_fraction; see batchPartitions) */
+export const DEFAULT_TAIL_FRACTION = 0;
 /** slots assumed when the pool is unknown (no live worker yet, or a caller without a pool) */
 export const DEFAULT_PLAN_SLOTS = 4;
 /** rows assumed for a partition whose row count is not in the catalog's metadata */
@@ -76,17 +78,19 @@ const PLANNERS: Record<string, Planner> = {
     return { count: n, hasReduce: rs !== undefined, estimateCoreSeconds: n * (((p.sleep_ms ?? 0) + (p.busy_ms ?? 0)) / 1000 + 0.001) + (rs ?? 0) / 1000 };
   },
   'catalog.sql': async (spec, ctx) => {
-    const p = (spec.params ?? {}) as { map?: unknown; reduce?: unknown; partitions_per_task?: unknown; rows_per_task?: unknown };
+    const p = (spec.params ?? {}) as { map?: unknown; reduce?: unknown; partitions_per_task?: unknown; rows_per_task?: unknown; tail_fraction?: unknown };
     if (typeof p.map !== 'string' || p.map.trim() === '') throw bad(ApiCode.InvalidSpec, 'params.map must be a SQL query over the table `partition`', '/params/map');
     if (p.reduce !== undefined && (typeof p.reduce !== 'string' || p.reduce.trim() === '')) throw bad(ApiCode.InvalidSpec, 'params.reduce must be a SQL query over the table `partials`', '/params/reduce');
     const perTask = p.partitions_per_task;
     if (perTask !== undefined && (typeof perTask !== 'number' || !Number.isInteger(perTask) || perTask < 1 || perTask > 100_000)) throw bad(ApiCode.InvalidSpec, 'params.partitions_per_task must be an integer from 1 to 100000 (1: one task per partition)', '/params/partitions_per_task');
     const rowsPerTask = p.rows_per_task;
     if (rowsPerTask !== undefined && (typeof rowsPerTask !== 'number' || !Number.isInteger(rowsPerTask) || rowsPerTask < 1)) throw bad(ApiCode.InvalidSpec, 'params.rows_per_task must be a positive integer (the rows a task gathers from small partitions)', '/params/rows_per_task');
+    const tail = p.tail_fraction;
+    if (tail !== undefined && (typeof tail !== 'number' || !(tail >= 0 && tail <= 0.5))) throw bad(ApiCode.InvalidSpec, 'params.tail_fraction must be a number from 0 to 0.5 (the share of rows planned as small tasks at the end)', '/params/tail_fraction');
     requireOutput(spec);
     const parts = await catalogPartitions(spec, '/input/catalog');
     await checkSql(p.map, parts[0]!, '/params/map');
-    const groups = batchPartitions(parts, { slots: ctx.slots && ctx.slots > 0 ? ctx.slots : DEFAULT_PLAN_SLOTS, rowsPerTask: rowsPerTask ?? DEFAULT_ROWS_PER_TASK, ...(perTask !== undefined ? { partitionsPerTask: perTask } : {}) });
+    const groups = batchPartitions(parts, { slots: ctx.slots && ctx.slots > 0 ? ctx.slots : DEFAULT_PLAN_SLOTS, rowsPerTask: rowsPerTask ?? DEFAULT_ROWS_PER_TASK, tailFraction: tail ?? DEFAULT_TAIL_FRACTION, ...(perTask !== undefined ? { partitionsPerTask: perTask } : {}) });
     return { count: groups.length, units: groups.map(batchUnit), hasReduce: jobHasReduce(spec), estimateCoreSeconds: estimateRows(parts) * 2e-7 + groups.length * 0.05 };
   },
   command: async (spec) => {
@@ -134,6 +138,8 @@ export interface BatchOptions {
   rowsPerTask: number;
   /** exactly this many partitions per task (the user's override; 1 = one task per partition) */
   partitionsPerTask?: number;
+  /** this share of the rows (0–0.5) goes into 2 × slots small tasks at the end (params.tail_fraction) */
+  tailFraction?: number;
 }
 
 /**
@@ -160,13 +166,23 @@ export function batchPartitions<T extends { rows?: number }>(parts: readonly T[]
   if (k > slots) k = Math.ceil(k / slots) * slots;
   k = Math.min(k, n);
   if (k === n) return parts.map((p) => [p]);
+  // cut points in cumulative rows: k equal tasks, or k equal tasks over the first (1 - tail) of the rows and
+  // 2 × slots small ones over the tail, so a slot whose big task ran slow leaves the tail to the others
+  const tail = Math.min(0.5, Math.max(0, o.tailFraction ?? 0));
+  const cuts: number[] = [];
+  if (tail > 0 && n >= k + 2 * slots) {
+    const main = total * (1 - tail);
+    for (let j = 1; j <= k; j++) cuts.push((main / k) * j);
+    for (let j = 1; j < 2 * slots; j++) cuts.push(main + ((total - main) / (2 * slots)) * j);
+  } else for (let j = 1; j < k; j++) cuts.push((total / k) * j);
   // consecutive groups: partition i goes to the group its row midpoint falls in
-  const per = total / k;
   const out: T[][] = [];
   let cum = 0;
+  let g = 0;
   let last = -1;
   for (const [i, p] of parts.entries()) {
-    const g = Math.min(k - 1, Math.floor((cum + rows[i]! / 2) / per));
+    const mid = cum + rows[i]! / 2;
+    while (g < cuts.length && mid >= cuts[g]!) g++;
     cum += rows[i]!;
     if (g !== last || out.length === 0) {
       out.push([p]);

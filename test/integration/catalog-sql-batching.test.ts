@@ -50,6 +50,18 @@ describe('batchPartitions (planner)', () => {
   });
 });
 
+describe('batchPartitions tail (params.tail_fraction)', () => {
+  const parts = (rows: number[]) => rows.map((r, i) => ({ pixel: i, rows: r }));
+  it('plans the last share of rows as 2 × slots small tasks after the big ones, in order, every partition once', () => {
+    const g = batchPartitions(parts(Array(64).fill(100_000)), { slots: 2, rowsPerTask: 1e9, tailFraction: 0.25 });
+    expect(g.map((x) => x.length)).toEqual([24, 24, 4, 4, 4, 4]);
+    expect(g.flatMap((x) => x.map((p) => p.pixel))).toEqual([...Array(64).keys()]);
+    // too few partitions for a tail: the plain plan
+    expect(batchPartitions(parts(Array(5).fill(100_000)), { slots: 2, rowsPerTask: 1e9, tailFraction: 0.25 }).length).toBe(2);
+    expect(batchPartitions(parts(Array(64).fill(100_000)), { slots: 2, rowsPerTask: 1e9, tailFraction: 0 }).map((x) => x.length)).toEqual([32, 32]);
+  });
+});
+
 describe('catalog.sql batching on the mesh', () => {
   let s: TestStack;
   let c: UbatchClient;
@@ -114,6 +126,7 @@ describe('catalog.sql batching on the mesh', () => {
     expect((await c.wait(sub.jobId, { timeoutMs: 60_000 })).state).toBe('succeeded');
     await expectApiError(c.submit({ kind: 'catalog.sql', input: { catalog }, params: { map: HIST_MAP, partitions_per_task: 0 }, output: { path: join(s.dir, 'x') } }), 'invalid_spec', '/spec/params/partitions_per_task');
     await expectApiError(c.submit({ kind: 'catalog.sql', input: { catalog }, params: { map: HIST_MAP, rows_per_task: 'many' }, output: { path: join(s.dir, 'x') } }), 'invalid_spec', '/spec/params/rows_per_task');
+    await expectApiError(c.submit({ kind: 'catalog.sql', input: { catalog }, params: { map: HIST_MAP, tail_fraction: 0.9 }, output: { path: join(s.dir, 'x') } }), 'invalid_spec', '/spec/params/tail_fraction');
   });
 
   it('a broken partition inside a batch fails that task with the file named; the other tasks commit their leaves', async () => {
