@@ -31,6 +31,8 @@ export interface TopologyOptions {
   workerTtlMs?: number;
   /** largest message accepted by the streams @default 4 MiB */
   maxMsgBytes?: number;
+  /** with replicas > 1: how long ensureTopology waits for every stream to elect a leader @default 30 s */
+  leaderWaitMs?: number;
 }
 
 export function streamConfigs(o: TopologyOptions = {}): Partial<StreamConfig>[] {
@@ -155,5 +157,30 @@ export async function ensureTopology(nc: NatsConnection, o: TopologyOptions = {}
     kvm.create(Buckets.quotas, { replicas, history: 1, storage: StorageType.File }),
   ]);
   const artifacts = await new Objm(nc).create(ObjectStores.artifacts, { replicas, storage: StorageType.File });
+  if (replicas > 1) await awaitStreamLeaders(jsm, o.leaderWaitMs ?? 30_000);
   return { jsm, jobs, workers, shares, quotas, artifacts };
+}
+
+/** every stream behind the topology (streams, KV buckets, object store) */
+export function topologyStreamNames(): string[] {
+  return [...Object.values(Streams), ...Object.values(Buckets).map((b) => `KV_${b}`), ...Object.values(ObjectStores).map((o) => `OBJ_${o}`)];
+}
+
+/**
+ * On a cluster a replicated stream answers "created" before it has elected its
+ * leader; its first writes then time out or find no responders. Wait until
+ * every topology stream reports a leader (throws after `timeoutMs`).
+ */
+export async function awaitStreamLeaders(jsm: JetStreamManager, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  const waiting = new Set(topologyStreamNames());
+  while (waiting.size > 0) {
+    for (const name of [...waiting]) {
+      const info = await jsm.streams.info(name).catch(() => undefined);
+      if (info?.cluster?.leader) waiting.delete(name);
+    }
+    if (waiting.size === 0) return;
+    if (Date.now() >= end) throw new Error(`streams without a leader after ${timeoutMs} ms: ${[...waiting].join(', ')}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }

@@ -3,7 +3,7 @@
  * worker kill -9 mid-task, coordinator kill -9 mid-job and mid-reduce, worker SIGSTOP past
  * the ack wait, a task 10x the ack wait, nats-server restart and kill -9
  * mid-job. Jobs complete; no attempt is charged twice; no acknowledged
- * ledger entry is lost. The worker and coordinator faults (rows 1, 2, 3, 7)
+ * ledger entry is lost. The worker and coordinator faults (rows 1, 2, 3, 7, 12)
  * run twice: on one node and on a 3-node loopback cluster with R3 streams
  * (server faults on the cluster: cluster*.test.ts).
  */
@@ -11,10 +11,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readLedger } from '../../ledger/index.js';
 import { chargesOf, expectLedgerKept, until } from '../helpers/faults.js';
-import { UbatchClient } from '../../protocol/index.js';
+import { Streams, UbatchClient } from '../../protocol/index.js';
 import { NatsCluster, NatsServer } from '../../ops/nats-server.js';
 import { daemonTails, haveCli, noCliReason, startDaemon, stopDaemon, submitWhenReady as submitOnce, type Proc } from '../helpers/procs.js';
 
@@ -156,6 +157,39 @@ for (const mode of [{ name: 'one node', cluster: false }, { name: '3-node cluste
     expect(new Set(charges.map((c) => c.provenance.worker.id))).toEqual(new Set(['frozen', 'rescuer']));
     expect((await client.get(sub.jobId)).done).toBe(1);
   }, 150_000);
+
+  it('a task redelivered after its job was cancelled is acked without running and not charged', async () => {
+    const { nc, client } = await setup();
+    coordinator();
+    const frozen = worker('frozen', ['--keep-alive-ms', '500']);
+    const sub = await submitWhenReady(client, { kind: 'noop', params: { tasks: 4, sleep_ms: 8000 } });
+    await until(async () => (await client.get(sub.jobId)).state === 'running', 30_000, 'the job to start');
+    await new Promise((r) => setTimeout(r, 1000)); // frozen holds 2 tasks (2 slots), 2 wait in the stream
+    frozen.kill('SIGSTOP');
+    expect((await client.cancel(sub.jobId)).state).toBe('cancelled');
+    const rescuer = worker('rescuer', ['--keep-alive-ms', '500']);
+    // the user's next job makes the rescuer pull from the user's queue: the ack wait is 2 s, so the stopped worker's
+    // 2 tasks come back to it (redelivered), and the 2 queued ones are delivered first (older), before the new job's
+    const next = await client.submit({ kind: 'noop', params: { tasks: 2 } });
+    expect((await waitJob(client, next.jobId, 60_000)).state).toBe('succeeded');
+    const jsm = await jetstreamManager(nc);
+    let seen = '';
+    await until(async () => {
+      const infos = await jsm.consumers.list(Streams.tasks).next();
+      seen = JSON.stringify(infos.map((ci) => ({ name: ci.name, pending: ci.num_pending, ackPending: ci.num_ack_pending, redelivered: ci.num_redelivered, waiting: ci.num_waiting })));
+      return infos.length > 0 && infos.every((ci) => ci.num_pending === 0 && ci.num_ack_pending === 0);
+    }, 60_000, 'every task of the cancelled job to be acked').catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}; UB_TASKS consumers: ${seen}`);
+    });
+    frozen.kill('SIGCONT'); // its two attempts see the cancel and stop
+    await until(async () => chargesOf(await readLedger(nc), sub.jobId).length >= 2, 30_000, 'the frozen attempts to be charged as cancelled');
+    await new Promise((r) => setTimeout(r, 1000));
+    const charges = chargesOf(await readLedger(nc), sub.jobId);
+    expect(charges.filter((c) => c.provenance.worker.id === 'rescuer'), rescuer.output().slice(-2000)).toEqual([]);
+    expect(charges.every((c) => c.outcome === 'cancelled')).toBe(true);
+    expect(new Set(charges.map((c) => c.execution)).size).toBe(charges.length);
+    expect((await client.get(sub.jobId)).state).toBe('cancelled');
+  }, mode.cluster ? 180_000 : 120_000);
 
   if (!mode.cluster) for (const how of ['restart', 'kill -9'] as const) {
     it(`nats-server ${how} mid-job: the job completes and no ledger entry is lost`, async () => {

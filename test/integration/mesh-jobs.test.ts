@@ -11,22 +11,26 @@ import { hats, survey } from '../../astro/index.js';
 import { readLedger, summarizeLedger } from '../../ledger/index.js';
 import { type JobSpec, type UbatchClient } from '../../protocol/index.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
+import { NatsCluster } from '../../ops/nats-server.js';
 import { expectApiError, queryJson as query } from '../helpers/expect.js';
 
-
-
-describe('jobs on the mesh', () => {
+// every test runs on one nats-server and on a 3-node loopback cluster with R3 streams and buckets
+// (fault matrix rows 4, 5, 6, 12 and 13's API isolation on both)
+for (const mode of [{ name: 'one node', cluster: false }, { name: '3-node cluster, R3 streams', cluster: true }]) describe(`jobs on the mesh (${mode.name})`, () => {
   let s: TestStack;
   let c: UbatchClient;
   let catalog: string;
+  let cluster: NatsCluster | undefined;
   beforeAll(async () => {
-    s = await startStack({ workers: 2 });
+    if (mode.cluster) cluster = await NatsCluster.start(3);
+    s = await startStack({ workers: 2, ...(cluster ? { servers: cluster.urls, replicas: 3 } : {}) });
     c = await s.client('alice');
     catalog = join(s.dir, 'object');
     await survey.generateObjectCatalog(catalog, { rows: 40_000, seed: 7, maxRowsPerPartition: 6000, region: { raMin: 30, raMax: 60, decMin: -40, decMax: -10 } });
   });
   afterAll(async () => {
     await s?.stop();
+    await cluster?.cleanup();
   });
 
   it('catalog.sql with a reduce step equals the same query run directly in DuckDB', async () => {
