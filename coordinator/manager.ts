@@ -57,6 +57,9 @@ interface TenantState {
   inflight: Map<string, number>;
 }
 
+/** Kinds whose planner packs partitions into tasks by the live worker slots (coordinator/planner.ts batchPartitions). */
+const BATCHED_KINDS: ReadonlySet<string> = new Set(['catalog.sql', 'periodogram', 'crossmatch']);
+
 export class JobManager {
   readonly jobs = new Map<string, JobRecord>();
   /** jobs that still have map tasks to release (release rounds scan only these) */
@@ -174,7 +177,7 @@ export class JobManager {
     }
     let plan: Plan;
     try {
-      plan = await planJob(spec, spec.kind === 'catalog.sql' ? { slots: await this.poolSlots() } : {});
+      plan = await planJob(spec, BATCHED_KINDS.has(spec.kind) ? { slots: await this.poolSlots() } : {});
     } catch (err) {
       if (err instanceof UbatchApiError) throw new UbatchApiError(err.code, err.message, err.where ? `/spec${err.where}` : undefined, err.details);
       throw err;

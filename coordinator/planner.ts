@@ -118,8 +118,8 @@ const PLANNERS: Record<string, Planner> = {
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 100_000) throw bad(ApiCode.InvalidSpec, 'params.tasks must be an integer from 1 to 100000', '/params/tasks');
     return { count: n, hasReduce: false, estimateCoreSeconds: n * Math.min(walltime, 60) };
   },
-  periodogram: (spec) => planPeriodogram(spec),
-  crossmatch: (spec) => planCrossmatch(spec),
+  periodogram: (spec, ctx) => planPeriodogram(spec, ctx),
+  crossmatch: (spec, ctx) => planCrossmatch(spec, ctx),
   ...imagePlanners,
 };
 

@@ -12,6 +12,7 @@ export {
   type MatchPairs,
 } from './crossmatch.js';
 export { SkyIndex, type Neighbour, type SkyIndexBuildOptions } from './sky-index.js';
+export { Scratch } from './scratch.js';
 export { separationArcsec, chordFromArcsec, type SkyPoints } from './sphere.js';
 export {
   CrossmatchOptionError,

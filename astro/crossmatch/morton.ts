@@ -3,6 +3,7 @@
  * an O(n) radix sort by key. Used to lay points out so that neighbours on the
  * sky are neighbours in memory (index build and query order).
  */
+import type { Scratch } from './scratch.js';
 
 /** Axis-aligned bounds of a set of unit vectors, with the quantisation scale. */
 export interface MortonFrame {
@@ -57,17 +58,18 @@ const DIGIT_BITS = 12;
 const DIGIT_MASK = (1 << DIGIT_BITS) - 1;
 
 /**
- * Sorts points by 48-bit Morton key (16 bits per axis; key = interleave(top 8
- * bits) * 2^24 + interleave(low 8 bits)) with an LSD radix sort in four 12-bit
- * digits (4096 buckets keep the scattered writes cache-friendly), carrying the
- * keys and row numbers; the unit vectors are gathered once at the end.
- * Returns the row order and the unit vectors in that order.
+ * Row order of the points by 48-bit Morton key (16 bits per axis; key =
+ * interleave(top 8 bits) * 2^24 + interleave(low 8 bits)) with an LSD radix
+ * sort in four 12-bit digits (4096 buckets keep the scattered writes
+ * cache-friendly), carrying the keys and row numbers. With `scratch` the
+ * working arrays, and the returned order, are views of its memory (valid
+ * until the next sort with the same scratch).
  */
-export function mortonSort(xyz: Float64Array, frame: MortonFrame): { order: Int32Array; sorted: Float64Array } {
+function radixOrder(xyz: Float64Array, frame: MortonFrame, scratch?: Scratch): Int32Array {
   const n = xyz.length / 3;
-  let hi = new Uint32Array(n);
-  let lo = new Uint32Array(n);
-  let order = new Int32Array(n);
+  let hi = scratch ? scratch.u32('morton.hi', n) : new Uint32Array(n);
+  let lo = scratch ? scratch.u32('morton.lo', n) : new Uint32Array(n);
+  let order = scratch ? scratch.i32('morton.order', n) : new Int32Array(n);
   const [mx, my, mz] = frame.min;
   const [sx, sy, sz] = frame.scale;
   for (let i = 0; i < n; i++) {
@@ -78,9 +80,9 @@ export function mortonSort(xyz: Float64Array, frame: MortonFrame): { order: Int3
     hi[i] = spread8(qx >>> 8) | (spread8(qy >>> 8) << 1) | (spread8(qz >>> 8) << 2);
     order[i] = i;
   }
-  let hi2 = new Uint32Array(n);
-  let lo2 = new Uint32Array(n);
-  let order2 = new Int32Array(n);
+  let hi2 = scratch ? scratch.u32('morton.hi2', n) : new Uint32Array(n);
+  let lo2 = scratch ? scratch.u32('morton.lo2', n) : new Uint32Array(n);
+  let order2 = scratch ? scratch.i32('morton.order2', n) : new Int32Array(n);
   const counts = new Int32Array(DIGIT_MASK + 2);
   const passes: Array<[boolean, number]> = [
     [false, 0],
@@ -108,6 +110,19 @@ export function mortonSort(xyz: Float64Array, frame: MortonFrame): { order: Int3
     [lo, lo2] = [lo2, lo];
     [order, order2] = [order2, order];
   }
+  return order;
+}
+
+/**
+ * Sorts points by Morton key (see `radixOrder`); the unit vectors are
+ * gathered once at the end. Returns the row order and the unit vectors in
+ * that order, both owned by the caller (also with `scratch`, which only
+ * holds the working arrays).
+ */
+export function mortonSort(xyz: Float64Array, frame: MortonFrame, scratch?: Scratch): { order: Int32Array; sorted: Float64Array } {
+  const n = xyz.length / 3;
+  const o = radixOrder(xyz, frame, scratch);
+  const order = scratch ? o.slice() : o;
   const sorted = new Float64Array(3 * n);
   for (let s = 0; s < n; s++) {
     const r = order[s]!;
@@ -118,7 +133,11 @@ export function mortonSort(xyz: Float64Array, frame: MortonFrame): { order: Int3
   return { order, sorted };
 }
 
-/** Row order of the points by Morton key (see `mortonSort`). */
-export function mortonOrder(xyz: Float64Array, frame: MortonFrame): Int32Array {
-  return mortonSort(xyz, frame).order;
+/**
+ * Row order of the points by Morton key (see `mortonSort`; the sorted vectors
+ * are not built). With `scratch` the result is a view of its memory, valid
+ * until the next Morton sort with the same scratch.
+ */
+export function mortonOrder(xyz: Float64Array, frame: MortonFrame, scratch?: Scratch): Int32Array {
+  return radixOrder(xyz, frame, scratch);
 }

@@ -18,6 +18,7 @@ import { ang2pixMany, MAX_SAFE_ORDER } from '../healpix/index.js';
 import { readParquetSql, sqlIdent, withDuck, type HatsCatalog, type HatsPartition } from '../hats/index.js';
 import { readColumns } from '../tables.js';
 import { compileCrossmatchOptions, crossmatch, type CrossmatchOptions } from './crossmatch.js';
+import { Scratch } from './scratch.js';
 import { CrossmatchCatalogError, CrossmatchReadError, throwIfAborted } from './errors.js';
 
 export interface PixelRef {
@@ -49,6 +50,11 @@ export interface PartitionCrossmatchOptions extends Omit<CrossmatchOptions, 'rig
   leftIdColumn?: string;
   /** Right id column: reported, and used to drop rows present in both a partition and its margin. @default as for left */
   rightIdColumn?: string;
+  /**
+   * The left partition's positions, already read by the caller (file order, as this function
+   * would read them): the left files are then not read again, and `leftId` comes back null.
+   */
+  leftPoints?: { ra: Float64Array; dec: Float64Array };
 }
 
 export interface PartitionMatches {
@@ -60,8 +66,11 @@ export interface PartitionMatches {
   marginUsed: boolean;
   /** Row position of each pair's left row within the left partition. */
   left: Int32Array;
+  /** Left id of each pair (null throughout when `leftPoints` was given). */
   leftId: RowId[];
   rightId: RowId[];
+  /** The right ids as a typed column when the right id column is BIGINT (NULLs marked 0 in `valid`, present only when there are NULLs). */
+  rightIdBig?: { data: BigInt64Array; valid?: Uint8Array | undefined };
   rightRa: Float64Array;
   rightDec: Float64Array;
   /** 1 where the right row came from the margin cache. */
@@ -165,14 +174,15 @@ async function readRows(conn: DuckDBConnection, catalog: HatsCatalog, partition:
   const parts: { ra: Float64Array; dec: Float64Array; big?: BigInt64Array; valid?: Uint8Array | undefined; vals?: unknown[]; hp?: BigInt64Array }[] = [];
   for (const file of partition.files) {
     const what = `partition Norder=${partition.order} Npix=${partition.pixel}`;
-    const cols = [`CAST(${sqlIdent(catalog.raColumn)} AS DOUBLE)`, `CAST(${sqlIdent(catalog.decColumn)} AS DOUBLE)`, idSql, plan.withHp29 ? '"_healpix_29"' : 'CAST(NULL AS BIGINT)'];
+    // no placeholder column when `_healpix_29` is not wanted: a NULL column is read value by value
+    const cols = [`CAST(${sqlIdent(catalog.raColumn)} AS DOUBLE)`, `CAST(${sqlIdent(catalog.decColumn)} AS DOUBLE)`, idSql, ...(plan.withHp29 ? ['"_healpix_29"'] : [])];
     let r;
     try {
-      r = await readColumns(conn, `SELECT ${cols.join(', ')} FROM ${readParquetSql([file])}`, ['f64', 'f64', plan.idIsBigint ? 'i64' : 'any', 'i64'] as const);
+      r = await readColumns(conn, `SELECT ${cols.join(', ')} FROM ${readParquetSql([file])}`, ['f64', 'f64', plan.idIsBigint ? 'i64' : 'any', ...(plan.withHp29 ? (['i64'] as const) : [])] as const);
     } catch (err) {
       throw new CrossmatchReadError(file, `${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
-    const [ra, dec, id, hp] = r.columns;
+    const [ra, dec, id, hp] = r.columns as unknown as [Float64Array, Float64Array, BigInt64Array | unknown[], BigInt64Array | undefined];
     for (let i = 0; i < r.rows; i++) {
       if (Number.isNaN(ra[i]!) || Number.isNaN(dec[i]!)) {
         throw new CrossmatchReadError(file, `row ${i}: ${catalog.raColumn}/${catalog.decColumn} are not numbers (${ra[i]}, ${dec[i]})`);
@@ -188,16 +198,20 @@ async function readRows(conn: DuckDBConnection, catalog: HatsCatalog, partition:
   })));
 }
 
-/** Rows of several batches one after the other (typed copies; ids stay typed when every batch is). */
-function concatRows(list: Rows[]): Rows {
+/**
+ * Rows of several batches one after the other (typed copies; ids stay typed when every batch is).
+ * With `scratch`, positions and BIGINT ids are views of its memory (valid until the next concat
+ * with it) and `_healpix_29` is not carried.
+ */
+function concatRows(list: Rows[], scratch?: Scratch): Rows {
   if (list.length === 1) return list[0]!;
   const n = list.reduce((s, r) => s + r.ra.length, 0);
-  const ra = new Float64Array(n);
-  const dec = new Float64Array(n);
+  const ra = scratch ? scratch.f64('rows.ra', n) : new Float64Array(n);
+  const dec = scratch ? scratch.f64('rows.dec', n) : new Float64Array(n);
   const allBig = list.every((r) => r.id !== undefined && 'big' in r.id);
   const noId = list.every((r) => r.id === undefined);
-  const allHp = list.every((r) => r.hp29 !== undefined);
-  const big = allBig ? new BigInt64Array(n) : undefined;
+  const allHp = list.every((r) => r.hp29 !== undefined) && !scratch;
+  const big = allBig ? (scratch ? new BigInt64Array(scratch.f64('rows.id', n).buffer, 0, n) : new BigInt64Array(n)) : undefined;
   const anyNull = allBig && list.some((r) => r.id !== undefined && 'big' in r.id && r.id.valid !== undefined);
   const valid = anyNull ? new Uint8Array(n).fill(1) : undefined;
   const vals: RowId[] | undefined = !allBig && !noId ? new Array<RowId>(n) : undefined;
@@ -288,6 +302,42 @@ function dropMarginDuplicates(primary: Rows, marginRows: Rows, rPart: PixelRef):
   return subsetRows(marginRows, keep);
 }
 
+/** One aligned unit's pairs, gathered out of its (temporary) right rows. */
+interface UnitPairs {
+  /** left row position of each pair */
+  pos: Int32Array;
+  big?: BigInt64Array;
+  bigValid?: Uint8Array | undefined;
+  vals?: RowId[];
+  ra: Float64Array;
+  dec: Float64Array;
+  fromMargin: Uint8Array;
+  sep: Float64Array;
+  rank: Int32Array;
+}
+
+function gatherUnit(m: ReturnType<typeof crossmatch>, leftPos: Int32Array, rows: Rows, marginFrom: number): UnitPairs {
+  const k = m.left.length;
+  const u: UnitPairs = { pos: new Int32Array(k), ra: new Float64Array(k), dec: new Float64Array(k), fromMargin: new Uint8Array(k), sep: m.sepArcsec, rank: m.rank };
+  const id = rows.id;
+  if (id && 'big' in id) {
+    u.big = new BigInt64Array(k);
+    if (id.valid) u.bigValid = new Uint8Array(k);
+  } else if (id) u.vals = new Array<RowId>(k);
+  for (let p = 0; p < k; p++) {
+    const r = m.right[p]!;
+    u.pos[p] = leftPos[m.left[p]!]!;
+    u.ra[p] = rows.ra[r]!;
+    u.dec[p] = rows.dec[r]!;
+    u.fromMargin[p] = r >= marginFrom ? 1 : 0;
+    if (u.big && id && 'big' in id) {
+      u.big[p] = id.big[r]!;
+      if (u.bigValid && id.valid) u.bigValid[p] = id.valid[r]!;
+    } else if (u.vals) u.vals[p] = idAt(id, r);
+  }
+  return u;
+}
+
 /**
  * Cross-matches the rows of one partition of `left` against `right` (its
  * overlapping partitions plus their margin cache rows). Pairs are ordered by
@@ -322,16 +372,24 @@ export async function crossmatchPartition(
   return withDuck(async (conn) => {
     const leftFiles = leftPart.files;
     if (leftFiles.length === 0) throw new CrossmatchCatalogError(left.root, `partition Norder=${leftPart.order} Npix=${leftPart.pixel} has no leaf files`);
-    const leftDescribed = await columnsOf(conn, leftFiles, leftFiles[0]!);
-    const leftIdCol = resolveIdColumn(left, options.leftIdColumn, leftDescribed.names);
-    const leftRows = await readRows(conn, left, leftPart, readPlan(leftDescribed, leftIdCol, false));
+    let leftRows: Rows;
+    if (options.leftPoints) {
+      leftRows = { ra: options.leftPoints.ra, dec: options.leftPoints.dec, id: undefined };
+    } else {
+      const leftDescribed = await columnsOf(conn, leftFiles, leftFiles[0]!);
+      const leftIdCol = resolveIdColumn(left, options.leftIdColumn, leftDescribed.names);
+      leftRows = await readRows(conn, left, leftPart, readPlan(leftDescribed, leftIdCol, false));
+    }
     const n = leftRows.ra.length;
     // HEALPix pixel of each left row at the deepest aligned order, to split rows between units
     const deepPix = maxOrder > leftPart.order ? ang2pixMany(maxOrder, leftRows.ra, leftRows.dec) : undefined;
 
     let rightPlan: ReadPlan | undefined;
     let marginHp29: boolean | undefined;
-    const pairs: Array<{ leftPos: Int32Array; rows: Rows; fromMargin: Uint8Array; m: ReturnType<typeof crossmatch> }> = [];
+    // the units' right rows and index arrays are temporary: built in reused memory, each unit's
+    // pairs gathered into small arrays of their own right after its match
+    const scratch = options.scratch ?? new Scratch();
+    const pairs: UnitPairs[] = [];
     for (const unit of units) {
       throwIfAborted(options.signal, `partition Norder=${partition.order} Npix=${partition.pixel}`);
       // left rows of this aligned pixel
@@ -359,27 +417,28 @@ export async function crossmatchPartition(
       if (primary && marginRows && rPart && rightPlan?.idColumn !== undefined) marginRows = dropMarginDuplicates(primary, marginRows, rPart);
       const batches = [primary, marginRows].filter((r): r is Rows => r !== undefined && r.ra.length > 0);
       if (batches.length === 0) continue;
-      const rightRows = concatRows(batches);
-      const fromMargin = new Uint8Array(rightRows.ra.length);
-      if (marginRows) fromMargin.fill(1, rightRows.ra.length - marginRows.ra.length);
+      const rightRows = concatRows(batches, scratch);
+      const marginFrom = marginRows ? rightRows.ra.length - marginRows.ra.length : rightRows.ra.length;
       const sub = {
         ra: Float64Array.from(leftPos, (i) => leftRows.ra[i]!),
         dec: Float64Array.from(leftPos, (i) => leftRows.dec[i]!),
       };
-      const xmOpts: CrossmatchOptions = { radiusArcsec: opts.radiusArcsec, mode: opts.mode, minRadiusArcsec: opts.minRadiusArcsec };
+      const xmOpts: CrossmatchOptions = { radiusArcsec: opts.radiusArcsec, mode: opts.mode, minRadiusArcsec: opts.minRadiusArcsec, scratch };
       if (opts.mode === 'nearest') xmOpts.k = opts.k;
       if (options.signal) xmOpts.signal = options.signal;
       const m = crossmatch(sub, rightRows, xmOpts);
-      pairs.push({ leftPos, rows: rightRows, fromMargin, m });
+      pairs.push(gatherUnit(m, leftPos, rightRows, marginFrom));
     }
 
-    // merge units; each left row is in exactly one unit, so sorting by left position keeps rank order
-    const total = pairs.reduce((s, p) => s + p.m.left.length, 0);
-    const flat: Array<{ pos: number; unit: number; p: number }> = [];
-    pairs.forEach((u, ui) => {
-      for (let p = 0; p < u.m.left.length; p++) flat.push({ pos: u.leftPos[u.m.left[p]!]!, unit: ui, p });
-    });
-    flat.sort((a, b) => a.pos - b.pos || a.p - b.p);
+    // merge units: each left row is in exactly one unit and a unit's pairs are in (left row, rank)
+    // order, so a counting sort by left position keeps rank order (no per-pair objects)
+    const total = pairs.reduce((s, p) => s + p.pos.length, 0);
+    const start = new Int32Array(n + 1);
+    for (const u of pairs) for (let p = 0; p < u.pos.length; p++) start[u.pos[p]! + 1]!++;
+    for (let i = 0; i < n; i++) start[i + 1]! += start[i]!;
+    const allBig = pairs.every((u) => u.big !== undefined);
+    const big = allBig && total > 0 ? new BigInt64Array(total) : undefined;
+    let bigValid: Uint8Array | undefined;
     const out: PartitionMatches = {
       order: leftPart.order,
       pixel: leftPart.pixel,
@@ -394,18 +453,26 @@ export async function crossmatchPartition(
       sepArcsec: new Float64Array(total),
       rank: new Int32Array(total),
     };
-    flat.forEach(({ pos, unit, p }, q) => {
-      const u = pairs[unit]!;
-      const r = u.m.right[p]!;
-      out.left[q] = pos;
-      out.leftId[q] = idAt(leftRows.id, pos);
-      out.rightId[q] = idAt(u.rows.id, r);
-      out.rightRa[q] = u.rows.ra[r]!;
-      out.rightDec[q] = u.rows.dec[r]!;
-      out.rightFromMargin[q] = u.fromMargin[r]!;
-      out.sepArcsec[q] = u.m.sepArcsec[p]!;
-      out.rank[q] = u.m.rank[p]!;
-    });
+    for (const u of pairs) {
+      for (let p = 0; p < u.pos.length; p++) {
+        const pos = u.pos[p]!;
+        const q = start[pos]!++;
+        out.left[q] = pos;
+        out.leftId[q] = idAt(leftRows.id, pos);
+        const id = u.big ? (u.bigValid && !u.bigValid[p] ? null : u.big[p]!) : (u.vals?.[p] ?? null);
+        out.rightId[q] = id;
+        if (big) {
+          if (id === null) (bigValid ??= new Uint8Array(total).fill(1))[q] = 0;
+          else big[q] = id as bigint;
+        }
+        out.rightRa[q] = u.ra[p]!;
+        out.rightDec[q] = u.dec[p]!;
+        out.rightFromMargin[q] = u.fromMargin[p]!;
+        out.sepArcsec[q] = u.sep[p]!;
+        out.rank[q] = u.rank[p]!;
+      }
+    }
+    if (big) out.rightIdBig = { data: big, valid: bigValid };
     return out;
   });
 }

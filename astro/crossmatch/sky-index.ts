@@ -12,6 +12,7 @@
  */
 import { CrossmatchInputError, CrossmatchOptionError, throwIfAborted } from './errors.js';
 import { mortonFrame, mortonOrder, mortonSort, type MortonFrame } from './morton.js';
+import type { Scratch } from './scratch.js';
 import { chordBand, separationArcsec, toUnitVectors, type ChordBand, type SkyPoints } from './sphere.js';
 
 export interface SkyIndexBuildOptions {
@@ -25,6 +26,8 @@ export interface SkyIndexBuildOptions {
    */
   method?: 'morton' | 'kdtree';
   signal?: AbortSignal;
+  /** Reuse this memory for the build's temporary arrays (unit vectors, sort keys): see scratch.ts. */
+  scratch?: Scratch;
 }
 
 export interface Neighbour {
@@ -96,7 +99,7 @@ export class SkyIndex {
     if (points.dec.length !== n) {
       throw new CrossmatchInputError('points', undefined, `ra has ${n} values but dec has ${points.dec.length}`);
     }
-    const { xyz, badRow } = toUnitVectors(points);
+    const { xyz, badRow } = toUnitVectors(points, options.scratch?.f64('index.xyz', 3 * n));
     if (badRow >= 0) {
       throw new CrossmatchInputError(
         'points',
@@ -107,7 +110,7 @@ export class SkyIndex {
     throwIfAborted(options.signal, 'index build');
     // Z-order layout first: both builds then walk memory mostly sequentially
     const frame = mortonFrame(xyz);
-    const { order: slotToRow, sorted } = mortonSort(xyz, frame);
+    const { order: slotToRow, sorted } = mortonSort(xyz, frame, options.scratch);
     let depth = 0;
     while (Math.ceil(n / 2 ** depth) > leafSize) depth++;
     const nodeCount = n === 0 ? 0 : 2 ** (depth + 1) - 1;
@@ -124,8 +127,8 @@ export class SkyIndex {
    * Rows of the given unit vectors in the index's Z-order: querying in this
    * order keeps consecutive searches in the same cache lines.
    */
-  queryOrder(xyz: Float64Array): Int32Array {
-    return mortonOrder(xyz, this.frame);
+  queryOrder(xyz: Float64Array, scratch?: Scratch): Int32Array {
+    return mortonOrder(xyz, this.frame, scratch);
   }
 
   /** Rows within `radiusArcsec` (inclusive) of (ra, dec), ascending row order. */

@@ -74,7 +74,8 @@ describe('science jobs on the mesh', () => {
     it('per-band best periods equal lombScargleBatch on the same rows; the output is a HATS catalog; truth is recovered', async () => {
       const sub = await c.submit(spec);
       const cat = await hats.openHatsCatalog(fs, { margin: false });
-      expect(sub.tasks).toBe(cat.partitions.length);
+      // small partitions are packed into fewer tasks (one per live slot here), one output leaf per input partition
+      expect(sub.tasks).toBeLessThan(cat.partitions.length);
       const info = await c.wait(sub.jobId, { timeoutMs: 120_000 });
       expect(info.state, info.error).toBe('succeeded');
 
@@ -154,7 +155,24 @@ describe('science jobs on the mesh', () => {
       const mesh = await outputRows(meshOut, 'objectId, band');
       expect(local.length).toBeGreaterThan(500);
       expect(local).toEqual(mesh);
-      expect((await hats.openHatsCatalog(localOut)).partitions.length).toBe(r.total);
+      expect((await hats.openHatsCatalog(localOut)).partitions.length).toBe((await hats.openHatsCatalog(fs, { margin: false })).partitions.length);
+    });
+
+    it('one task per partition (params.partitions_per_task: 1) writes the same leaves, row for row, as the packed tasks', async () => {
+      const out = join(s.dir, 'periods-unpacked');
+      const cat = await hats.openHatsCatalog(fs, { margin: false });
+      const sub = await c.submit({ ...spec, params: { ...spec.params, partitions_per_task: 1 }, output: { path: out } });
+      expect(sub.tasks).toBe(cat.partitions.length);
+      const info = await c.wait(sub.jobId, { timeoutMs: 120_000 });
+      expect(info.state, info.error).toBe('succeeded');
+      const packed = await hats.openHatsCatalog(meshOut);
+      const unpacked = await hats.openHatsCatalog(out);
+      expect(unpacked.partitions.map((p) => `${p.order}/${p.pixel}:${p.rows}`)).toEqual(packed.partitions.map((p) => `${p.order}/${p.pixel}:${p.rows}`));
+      for (const p of packed.partitions) {
+        const q = unpacked.partitions.find((x) => x.order === p.order && x.pixel === p.pixel)!;
+        expect(await query(`SELECT * FROM read_parquet(${fileList(q.files)})`)).toEqual(await query(`SELECT * FROM read_parquet(${fileList(p.files)})`));
+      }
+      await expectApiError(c.submit({ ...spec, params: { ...spec.params, partitions_per_task: 0 } }), 'invalid_spec', '/spec/params/partitions_per_task');
     });
 
     it('save_periodograms writes every full periodogram (float32, one Parquet per partition) equal to the kernel; an absurd size is refused at submit', async () => {
@@ -229,7 +247,8 @@ describe('science jobs on the mesh', () => {
       expect(right.margin).toBeDefined();
       expect(left.partitions.length).toBeGreaterThan(3);
       const sub = await c.submit(spec);
-      expect(sub.tasks).toBe(left.partitions.length);
+      // small left partitions are packed into fewer tasks, one output leaf per left partition
+      expect(sub.tasks).toBeLessThan(left.partitions.length);
       const info = await c.wait(sub.jobId, { timeoutMs: 120_000 });
       expect(info.state, info.error).toBe('succeeded');
       const got = await outputRows(meshOut, 'left_objectId, "rank"');
@@ -281,6 +300,22 @@ describe('science jobs on the mesh', () => {
       expect(plain).toEqual(withSql);
       const types = async (dir: string) => (await query(`DESCRIBE SELECT * FROM read_parquet('${dir}/dataset/**/*.parquet', hive_partitioning = false)`)).map((r) => `${String(r.column_name)}:${String(r.column_type)}`);
       expect(await types(out)).toEqual((await types(meshOut)).filter((t) => !/^(left_r_mag|right_phot_g_mean_mag):/.test(t)));
+    });
+
+    it('one task per left partition (params.partitions_per_task: 1) writes the same leaves, row for row, as the packed tasks', async () => {
+      const out = join(s.dir, 'xmatch-unpacked');
+      const left = await hats.openHatsCatalog(objects, { margin: false });
+      const sub = await c.submit({ ...spec, params: { ...spec.params, partitions_per_task: 1 }, output: { path: out } });
+      expect(sub.tasks).toBe(left.partitions.length);
+      const info = await c.wait(sub.jobId, { timeoutMs: 120_000 });
+      expect(info.state, info.error).toBe('succeeded');
+      const packed = await hats.openHatsCatalog(meshOut);
+      const unpacked = await hats.openHatsCatalog(out);
+      expect(unpacked.partitions.map((p) => `${p.order}/${p.pixel}:${p.rows}`)).toEqual(packed.partitions.map((p) => `${p.order}/${p.pixel}:${p.rows}`));
+      for (const p of packed.partitions) {
+        const q = unpacked.partitions.find((x) => x.order === p.order && x.pixel === p.pixel)!;
+        expect(await query(`SELECT * FROM read_parquet(${fileList(q.files)})`)).toEqual(await query(`SELECT * FROM read_parquet(${fileList(p.files)})`));
+      }
     });
 
     it('`ubatch run` of the same spec writes the same pairs', async () => {

@@ -21,11 +21,13 @@
  * params: { radius_arcsec: 1, k: 1, mode: nearest | all, left_columns: [], right_columns: [],
  *           left_id: objectId, right_id: source_id }
  */
-import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
 import { crossmatch, hats, tables } from '../../astro/index.js';
 import { InputError, TaskCancelledError, TaskFailedError } from '../errors.js';
 import { fileRecord } from '../files.js';
+import { hatsLeafRelPath, type PartitionRef } from '../../protocol/index.js';
 import type { ExecContext, ExecResult, Executor } from '../types.js';
 
 export interface CrossmatchParams {
@@ -73,7 +75,8 @@ function columnList(v: unknown, where: string): string[] {
 /** Fills defaults and rejects bad values (InputError with the spec field). Pure. */
 export function crossmatchParams(params: unknown): CrossmatchParams {
   const p = (params ?? {}) as Record<string, unknown>;
-  const known = ['radius_arcsec', 'k', 'mode', 'left_columns', 'right_columns', 'left_id', 'right_id'];
+  // rows_per_task / partitions_per_task: how the planner packs left partitions into tasks (checked there)
+  const known = ['radius_arcsec', 'k', 'mode', 'left_columns', 'right_columns', 'left_id', 'right_id', 'rows_per_task', 'partitions_per_task'];
   for (const k of Object.keys(p)) if (!known.includes(k)) throw bad(`unknown crossmatch parameter ${JSON.stringify(k)} (known: ${known.join(', ')})`, `/params/${k}`);
   const radius = p.radius_arcsec ?? 1;
   if (typeof radius !== 'number' || !Number.isFinite(radius) || radius <= 0 || radius > 3600) throw bad('params.radius_arcsec must be a number > 0 and <= 3600', '/params/radius_arcsec');
@@ -158,6 +161,8 @@ async function materializeLeft(conn: DuckDBConnection, table: string, files: str
 interface Pairs {
   leftPos: Int32Array;
   rightId: crossmatch.RowId[];
+  /** the right ids as a typed column, when the right id column is BIGINT */
+  rightIdBig?: { data: BigInt64Array; valid?: Uint8Array | undefined };
   sep: Float64Array;
   rank: Int32Array;
   rightRa: Float64Array;
@@ -185,7 +190,7 @@ async function readPoints(conn: DuckDBConnection, sql: string, where: string): P
 }
 
 /** Pairs of one left partition of a HATS left against a HATS right (partition + margin). */
-async function matchHats(part: UnitPartition, unit: CrossmatchUnit, p: CrossmatchParams, signal: AbortSignal): Promise<Pairs> {
+async function matchHats(part: UnitPartition, unit: CrossmatchUnit, p: CrossmatchParams, signal: AbortSignal, leftPoints?: { ra: Float64Array; dec: Float64Array }, scratch?: crossmatch.Scratch): Promise<Pairs> {
   const side = (s: CrossmatchSide, parts: UnitPartition[]): hats.HatsCatalog => ({ root: s.root, name: s.root, type: 'object', properties: {}, raColumn: s.raColumn, decColumn: s.decColumn, partitions: parts });
   const right = side(unit.right, unit.right.partitions ?? []);
   const m = unit.right.margin;
@@ -195,20 +200,25 @@ async function matchHats(part: UnitPartition, unit: CrossmatchUnit, p: Crossmatc
   }
   const opts: crossmatch.PartitionCrossmatchOptions = { radiusArcsec: p.radiusArcsec, mode: p.mode, leftIdColumn: p.leftId, rightIdColumn: p.rightId, signal };
   if (p.mode === 'nearest') opts.k = p.k;
+  if (leftPoints) opts.leftPoints = leftPoints;
+  if (scratch) opts.scratch = scratch;
   const r = await crossmatch.crossmatchPartition(side(unit.left, [part]), { order: part.order, pixel: part.pixel }, right, opts);
-  return { leftPos: r.left, rightId: r.rightId, sep: r.sepArcsec, rank: r.rank, rightRa: r.rightRa, rightDec: r.rightDec, marginUsed: r.marginUsed };
+  return { leftPos: r.left, rightId: r.rightId, ...(r.rightIdBig ? { rightIdBig: r.rightIdBig } : {}), sep: r.sepArcsec, rank: r.rank, rightRa: r.rightRa, rightDec: r.rightDec, marginUsed: r.marginUsed };
 }
 
 /** Pairs of the left rows (from the temp table, in lpos order) against the whole right side, in memory. */
-async function matchWhole(conn: DuckDBConnection, leftTable: string, unit: CrossmatchUnit, p: CrossmatchParams, signal: AbortSignal): Promise<Pairs> {
+async function matchWhole(conn: DuckDBConnection, leftTable: string, unit: CrossmatchUnit, p: CrossmatchParams, signal: AbortSignal, cache: TaskCache): Promise<Pairs> {
   const q = hats.sqlIdent;
   const left = await readPoints(conn, `SELECT "__ra", "__dec" FROM ${leftTable} ORDER BY lpos`, 'left input');
   const files = rightFiles(unit.right, false);
-  const right = files.length === 0
+  // the whole right side is read and indexed once per task, whatever the number of left partitions
+  cache.whole ??= files.length === 0
     ? { ra: new Float64Array(0), dec: new Float64Array(0), id: [] }
     : await readPoints(conn, `SELECT CAST(${q(unit.right.raColumn)} AS DOUBLE), CAST(${q(unit.right.decColumn)} AS DOUBLE), ${q(p.rightId)} FROM ${tables.readFilesSql(files)}`, `right input ${unit.right.root}`);
+  const right = cache.whole;
   const opts: crossmatch.CrossmatchOptions = { radiusArcsec: p.radiusArcsec, mode: p.mode, signal };
   if (p.mode === 'nearest') opts.k = p.k;
+  if (right.ra.length > 0) opts.rightIndex = cache.wholeIndex ??= crossmatch.SkyIndex.build(right, { signal });
   const m = right.ra.length === 0
     ? { left: new Int32Array(0), right: new Int32Array(0), sepArcsec: new Float64Array(0), rank: new Int32Array(0) }
     : crossmatch.crossmatch(left, right, opts);
@@ -221,6 +231,14 @@ async function matchWhole(conn: DuckDBConnection, leftTable: string, unit: Cross
     rightDec: Float64Array.from(m.right, (r) => right.dec[r]!),
     marginUsed: false,
   };
+}
+
+/** What the partitions of one task share: the whole right side of a plain-file right (read and indexed once). */
+interface TaskCache {
+  whole?: { ra: Float64Array; dec: Float64Array; id: crossmatch.RowId[] };
+  wholeIndex?: crossmatch.SkyIndex;
+  /** memory the kernel reuses across the units and partitions of the task (astro/crossmatch/scratch.ts) */
+  scratch: crossmatch.Scratch;
 }
 
 /** Runs the match, mapping kernel errors to task errors. */
@@ -246,6 +264,7 @@ interface DirectArgs {
   out: string;
   hasHealpix: boolean;
   leftIdIsBigint: boolean;
+  cache: TaskCache;
 }
 
 /**
@@ -273,10 +292,23 @@ async function writeDirect(conn: DuckDBConnection, a: DirectArgs): Promise<{ lef
     lefts.push(r);
     leftRows += r.rows;
   }
+  // the positions, in file order, go to the kernel (it does not read the left files again)
+  const leftRa = new Float64Array(leftRows);
+  const leftDec = new Float64Array(leftRows);
+  lefts.forEach((r, k) => {
+    const [, cRa, cDec] = r.columns;
+    for (let i = 0; i < r.rows; i++) {
+      if (Number.isNaN(cRa[i]!) || Number.isNaN(cDec[i]!)) {
+        throw new InputError(`cross-match of ${where}: ${part.files[k]}: row ${i}: ${unit.left.raColumn}/${unit.left.decColumn} are not numbers (${cRa[i]}, ${cDec[i]})`, 'invalid_input', where);
+      }
+    }
+    leftRa.set(cRa, offsets[k]!);
+    leftDec.set(cDec, offsets[k]!);
+  });
   const t1 = performance.now();
   ctx.progress();
   if (ctx.signal.aborted) throw new TaskCancelledError('cancelled');
-  const pairs = await runMatch(() => matchHats(part, unit, p, ctx.signal), ctx.signal, where);
+  const pairs = await runMatch(() => matchHats(part, unit, p, ctx.signal, { ra: leftRa, dec: leftDec }, a.cache.scratch), ctx.signal, where);
   ctx.progress();
   const t2 = performance.now();
   const n = pairs.leftPos.length;
@@ -333,7 +365,7 @@ async function writeDirect(conn: DuckDBConnection, a: DirectArgs): Promise<{ lef
     const app: DuckDBAppender = await conn.createAppender(table, 'main', 'temp');
     tables.appendColumns(app, [
       lId ? { type: 'i64', data: lId, valid: anyIdNull ? lIdValid : undefined } : { type: 'str', data: lIdStr! },
-      rightIdColumn(pairs.rightId, rIdType),
+      pairs.rightIdBig && rIdType === 'BIGINT' ? { type: 'i64', data: pairs.rightIdBig.data, valid: pairs.rightIdBig.valid } : rightIdColumn(pairs.rightId, rIdType),
       { type: 'f64', data: pairs.sep },
       { type: 'i32', data: pairs.rank },
       { type: 'f64', data: ra },
@@ -387,90 +419,127 @@ async function writePairs(conn: DuckDBConnection, table: string, pairs: Pairs): 
   app.closeSync();
 }
 
+/** One left partition of a task: its pairs written to `out`. */
+async function matchOne(conn: DuckDBConnection, ctx: ExecContext, part: UnitPartition, unit: CrossmatchUnit, p: CrossmatchParams, out: string, cache: TaskCache): Promise<{ leftRows: number; pairs: number; marginUsed: boolean; path: string; seconds: Record<string, number> }> {
+  const where = part.order >= 0 ? `left partition Norder=${part.order}/Npix=${part.pixel} (${part.files[0]})` : `left input ${part.files[0]}`;
+  const q = hats.sqlIdent;
+  const leftTypes = await describeTypes(conn, part.files, where);
+  const leftCols = leftTypes.map((c) => c.name);
+  requireColumns(leftCols, [p.leftId, unit.left.raColumn, unit.left.decColumn, ...p.leftColumns], 'left', where);
+  const hasHealpix = leftCols.includes('_healpix_29');
+  const leftIdType = leftTypes.find((c) => c.name === p.leftId)?.type;
+  const both = unit.left.kind === 'hats' && unit.right.kind === 'hats' && part.order >= 0;
+  // HATS x HATS with no extra columns: the pair table is built here from typed columns (no SQL join)
+  if (both && p.leftColumns.length === 0 && p.rightColumns.length === 0 && (leftIdType === 'BIGINT' || leftIdType === 'VARCHAR')
+    && (!hasHealpix || leftTypes.find((c) => c.name === '_healpix_29')?.type === 'BIGINT')) {
+    return writeDirect(conn, { ctx, part, unit, p, where, out, hasHealpix, leftIdIsBigint: leftIdType === 'BIGINT', cache });
+  }
+  const n = ++tableCounter;
+  const L = `xm_left_${process.pid}_${n}`;
+  const P = `xm_pairs_${process.pid}_${n}`;
+  try {
+    const select = [
+      `${q(p.leftId)} AS "__id"`,
+      `CAST(${q(unit.left.raColumn)} AS DOUBLE) AS "__ra"`,
+      `CAST(${q(unit.left.decColumn)} AS DOUBLE) AS "__dec"`,
+      ...(hasHealpix ? ['"_healpix_29" AS "__hp"'] : []),
+      ...p.leftColumns.map((c, i) => `${q(c)} AS "__l${i}"`),
+    ].join(', ');
+    const t0 = performance.now();
+    const leftRows = await materializeLeft(conn, L, part.files, select);
+    const t1 = performance.now();
+    ctx.progress();
+    if (ctx.signal.aborted) throw new TaskCancelledError('cancelled');
+    const pairs = await runMatch(() => (both ? matchHats(part, unit, p, ctx.signal, undefined, cache.scratch) : matchWhole(conn, L, unit, p, ctx.signal, cache)), ctx.signal, where);
+    ctx.progress();
+    const t2 = performance.now();
+    await writePairs(conn, P, pairs);
+    let rightJoin = '';
+    if (p.rightColumns.length > 0) {
+      const files = rightFiles(unit.right, true);
+      const rCols = await describe(conn, files, `right input ${unit.right.root}`);
+      requireColumns(rCols, [p.rightId, ...p.rightColumns], 'right', `right input ${unit.right.root}`);
+      // a row can sit in a partition and in the margin: one copy per id
+      rightJoin = `LEFT JOIN (SELECT DISTINCT ON (${q(p.rightId)}) ${q(p.rightId)} AS "__rid", ${p.rightColumns.map((c, i) => `${q(c)} AS "__r${i}"`).join(', ')} ` +
+        `FROM ${tables.readFilesSql(files)} WHERE ${q(p.rightId)} IN (SELECT rid FROM ${P})) R ON R."__rid" = P.rid`;
+    }
+    const cols = [
+      `L."__id" AS ${q(`left_${p.leftId}`)}`,
+      `P.rid AS ${q(`right_${p.rightId}`)}`,
+      'P.sep AS separation_arcsec',
+      'P.rnk AS "rank"',
+      'L."__ra" AS ra',
+      'L."__dec" AS dec',
+      ...(hasHealpix ? ['L."__hp" AS _healpix_29'] : []),
+      'P.rra AS right_ra',
+      'P.rdec AS right_dec',
+      ...p.leftColumns.map((c, i) => `L."__l${i}" AS ${q(`left_${c}`)}`),
+      ...p.rightColumns.map((c, i) => `R."__r${i}" AS ${q(`right_${c}`)}`),
+    ];
+    const sql = `SELECT ${cols.join(', ')} FROM ${P} P JOIN ${L} L ON L.lpos = P.lpos ${rightJoin} ORDER BY P.ord`;
+    try {
+      await conn.run(`COPY (${sql}) TO ${tables.sqlString(out)} (FORMAT parquet, COMPRESSION zstd)`);
+    } catch (err) {
+      throw new TaskFailedError(`cannot write the pairs of ${where}: ${firstLine(err)}`, 'write_failed', true, where, { cause: err });
+    }
+    const t3 = performance.now();
+    const sec = (ms: number) => +(ms / 1000).toFixed(3);
+    return { leftRows, pairs: pairs.leftPos.length, marginUsed: pairs.marginUsed, path: both ? 'partition' : 'whole', seconds: { left: sec(t1 - t0), match: sec(t2 - t1), write: sec(t3 - t2) } };
+  } finally {
+    await conn.run(`DROP TABLE IF EXISTS ${L}`).catch(() => undefined);
+    await conn.run(`DROP TABLE IF EXISTS ${P}`).catch(() => undefined);
+  }
+}
+
+/** The left partitions of a batched task (planner: unit.partitions), or its one partition. */
+function taskPartitions(ctx: ExecContext): PartitionRef[] {
+  const batch = (ctx.task.unit as { partitions?: PartitionRef[] } | undefined)?.partitions;
+  if (Array.isArray(batch) && batch.length > 0) return batch;
+  const part = ctx.task.partition;
+  return part ? [part] : [];
+}
+
 export const crossmatchExecutor: Executor = {
   kind: 'crossmatch',
   inProcess: true,
+  /**
+   * A task covers one left partition, or several consecutive ones (the planner packs small
+   * partitions, coordinator/planners-science.ts; the unit's right side then lists what any of
+   * them needs): each is matched and written in turn, one HATS leaf each
+   * (dataset/Norder=K/Dir=D/Npix=N.parquet, placed by protocol/layout.ts).
+   */
   async map(ctx: ExecContext): Promise<ExecResult> {
     const p = crossmatchParams(ctx.spec.params);
-    const part = ctx.task.partition;
-    if (!part || part.files.length === 0) throw new InputError('task has no left partition', 'invalid_task', `task ${ctx.task.taskId}`);
+    const parts = taskPartitions(ctx);
+    if (parts.length === 0 || parts.some((x) => x.files.length === 0)) throw new InputError('task has no left partition', 'invalid_task', `task ${ctx.task.taskId}`);
     const u = (ctx.task.unit ?? {}) as Partial<CrossmatchUnit>;
     const unit: CrossmatchUnit = { left: checkSide(u.left, 'left', ctx.task.taskId), right: checkSide(u.right, 'right', ctx.task.taskId) };
-    const where = part.order >= 0 ? `left partition Norder=${part.order}/Npix=${part.pixel} (${part.files[0]})` : `left input ${part.files[0]}`;
+    const batched = parts.length > 1 && parts.every((x) => x.order >= 0);
     const rFiles = rightFiles(unit.right, true);
-    const hashing = Promise.all([...part.files, ...rFiles].map((f) => fileRecord(f).catch((err) => { throw new InputError(`input not found: ${f}`, 'input_not_found', f, { cause: err }); })));
+    const hashing = Promise.all([...parts.flatMap((x) => x.files), ...rFiles].map((f) => fileRecord(f).catch((err) => { throw new InputError(`input not found: ${f}`, 'input_not_found', f, { cause: err }); })));
     hashing.catch(() => undefined);
-    const out = join(ctx.outDir, 'part.parquet');
-    const q = hats.sqlIdent;
-    const summary = await hats.withDuck(async (conn) => {
-      const leftTypes = await describeTypes(conn, part.files, where);
-      const leftCols = leftTypes.map((c) => c.name);
-      requireColumns(leftCols, [p.leftId, unit.left.raColumn, unit.left.decColumn, ...p.leftColumns], 'left', where);
-      const hasHealpix = leftCols.includes('_healpix_29');
-      const leftIdType = leftTypes.find((c) => c.name === p.leftId)?.type;
-      const both = unit.left.kind === 'hats' && unit.right.kind === 'hats' && part.order >= 0;
-      // HATS x HATS with no extra columns: the pair table is built here from typed columns (no SQL join)
-      if (both && p.leftColumns.length === 0 && p.rightColumns.length === 0 && (leftIdType === 'BIGINT' || leftIdType === 'VARCHAR')
-        && (!hasHealpix || leftTypes.find((c) => c.name === '_healpix_29')?.type === 'BIGINT')) {
-        return writeDirect(conn, { ctx, part, unit, p, where, out, hasHealpix, leftIdIsBigint: leftIdType === 'BIGINT' });
-      }
-      const n = ++tableCounter;
-      const L = `xm_left_${process.pid}_${n}`;
-      const P = `xm_pairs_${process.pid}_${n}`;
-      try {
-        const select = [
-          `${q(p.leftId)} AS "__id"`,
-          `CAST(${q(unit.left.raColumn)} AS DOUBLE) AS "__ra"`,
-          `CAST(${q(unit.left.decColumn)} AS DOUBLE) AS "__dec"`,
-          ...(hasHealpix ? ['"_healpix_29" AS "__hp"'] : []),
-          ...p.leftColumns.map((c, i) => `${q(c)} AS "__l${i}"`),
-        ].join(', ');
-        const t0 = performance.now();
-        const leftRows = await materializeLeft(conn, L, part.files, select);
-        const t1 = performance.now();
+    const cache: TaskCache = { scratch: new crossmatch.Scratch() };
+    const done = await hats.withDuck(async (conn) => {
+      const list: { out: string; summary: Awaited<ReturnType<typeof matchOne>> }[] = [];
+      for (const part of parts) {
+        const out = join(ctx.outDir, batched ? hatsLeafRelPath(part.order, part.pixel) : 'part.parquet');
+        if (batched) await mkdir(dirname(out), { recursive: true });
+        list.push({ out, summary: await matchOne(conn, ctx, part, unit, p, out, cache) });
         ctx.progress();
-        if (ctx.signal.aborted) throw new TaskCancelledError('cancelled');
-        const pairs = await runMatch(() => (both ? matchHats(part, unit, p, ctx.signal) : matchWhole(conn, L, unit, p, ctx.signal)), ctx.signal, where);
-        ctx.progress();
-        const t2 = performance.now();
-        await writePairs(conn, P, pairs);
-        let rightJoin = '';
-        if (p.rightColumns.length > 0) {
-          const files = rightFiles(unit.right, true);
-          const rCols = await describe(conn, files, `right input ${unit.right.root}`);
-          requireColumns(rCols, [p.rightId, ...p.rightColumns], 'right', `right input ${unit.right.root}`);
-          // a row can sit in a partition and in the margin: one copy per id
-          rightJoin = `LEFT JOIN (SELECT DISTINCT ON (${q(p.rightId)}) ${q(p.rightId)} AS "__rid", ${p.rightColumns.map((c, i) => `${q(c)} AS "__r${i}"`).join(', ')} ` +
-            `FROM ${tables.readFilesSql(files)} WHERE ${q(p.rightId)} IN (SELECT rid FROM ${P})) R ON R."__rid" = P.rid`;
-        }
-        const cols = [
-          `L."__id" AS ${q(`left_${p.leftId}`)}`,
-          `P.rid AS ${q(`right_${p.rightId}`)}`,
-          'P.sep AS separation_arcsec',
-          'P.rnk AS "rank"',
-          'L."__ra" AS ra',
-          'L."__dec" AS dec',
-          ...(hasHealpix ? ['L."__hp" AS _healpix_29'] : []),
-          'P.rra AS right_ra',
-          'P.rdec AS right_dec',
-          ...p.leftColumns.map((c, i) => `L."__l${i}" AS ${q(`left_${c}`)}`),
-          ...p.rightColumns.map((c, i) => `R."__r${i}" AS ${q(`right_${c}`)}`),
-        ];
-        const sql = `SELECT ${cols.join(', ')} FROM ${P} P JOIN ${L} L ON L.lpos = P.lpos ${rightJoin} ORDER BY P.ord`;
-        try {
-          await conn.run(`COPY (${sql}) TO ${tables.sqlString(out)} (FORMAT parquet, COMPRESSION zstd)`);
-        } catch (err) {
-          throw new TaskFailedError(`cannot write the pairs of ${where}: ${firstLine(err)}`, 'write_failed', true, where, { cause: err });
-        }
-        const t3 = performance.now();
-        const sec = (ms: number) => +(ms / 1000).toFixed(3);
-        return { leftRows, pairs: pairs.leftPos.length, marginUsed: pairs.marginUsed, path: both ? 'partition' : 'whole', seconds: { left: sec(t1 - t0), match: sec(t2 - t1), write: sec(t3 - t2) } };
-      } finally {
-        await conn.run(`DROP TABLE IF EXISTS ${L}`).catch(() => undefined);
-        await conn.run(`DROP TABLE IF EXISTS ${P}`).catch(() => undefined);
       }
+      return list;
     });
     const inputs = await hashing;
-    return { inputs, outputs: [await fileRecord(out, summary.pairs)], rows: summary.pairs, summary };
+    const outputs = await Promise.all(done.map((d) => fileRecord(d.out, d.summary.pairs)));
+    const pairs = done.reduce((s, d) => s + d.summary.pairs, 0);
+    const summary = done.length === 1 ? done[0]!.summary : {
+      partitions: done.length,
+      leftRows: done.reduce((s, d) => s + d.summary.leftRows, 0),
+      pairs,
+      marginUsed: done.some((d) => d.summary.marginUsed),
+      path: done[0]!.summary.path,
+      seconds: Object.fromEntries(['left', 'match', 'write'].map((k) => [k, +done.reduce((s, d) => s + (d.summary.seconds[k] ?? 0), 0).toFixed(3)])),
+    };
+    return { inputs, outputs, rows: pairs, summary };
   },
 };

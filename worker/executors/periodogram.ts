@@ -33,8 +33,8 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
-import { LIST, DOUBLE } from '@duckdb/node-api';
 import { hats, tables } from '../../astro/index.js';
+import { hatsLeafRelPath, type PartitionRef } from '../../protocol/index.js';
 import { InputError, TaskCancelledError, TaskFailedError } from '../errors.js';
 import { fileRecord } from '../files.js';
 import type { ExecContext, ExecResult, Executor } from '../types.js';
@@ -112,7 +112,8 @@ function freqSpec(v: unknown): FreqSpec {
 /** Fills defaults and rejects bad values (InputError with the spec field). Pure. */
 export function periodogramParams(params: unknown): PeriodogramParams {
   const p = (params ?? {}) as Record<string, unknown>;
-  const known = ['freq', 'bands', 'method', 'normalization', 'top_n', 'multiband', 'min_obs', 'columns', 'save_periodograms', 'periodograms_max_mb'];
+  // rows_per_task / partitions_per_task: how the planner packs partitions into tasks (checked there)
+  const known = ['freq', 'bands', 'method', 'normalization', 'top_n', 'multiband', 'min_obs', 'columns', 'save_periodograms', 'periodograms_max_mb', 'rows_per_task', 'partitions_per_task'];
   for (const k of Object.keys(p)) if (!known.includes(k)) throw bad(`unknown periodogram parameter ${JSON.stringify(k)} (known: ${known.join(', ')})`, `/params/${k}`);
   const method = p.method ?? 'fast';
   if (method !== 'fast' && method !== 'exact') throw bad("params.method must be 'fast' or 'exact'", '/params/method');
@@ -378,41 +379,41 @@ async function writeResults(conn: DuckDBConnection, out: string, data: LoadedPar
   if (data.healpix) cols.push('_healpix_29 BIGINT');
   cols.push('band VARCHAR', 'n_obs INTEGER', 'best_period DOUBLE', 'best_frequency DOUBLE', 'power DOUBLE', 'fap DOUBLE', 'peak_periods DOUBLE[]', 'peak_powers DOUBLE[]');
   await conn.run(`CREATE TEMP TABLE ${table} (${cols.join(', ')})`);
-  const listType = LIST(DOUBLE);
-  let rows = 0;
+  // one row per (object, band) result, appended a column at a time (tables.appendColumns: a
+  // native append per 2048-row chunk instead of one per value)
+  const objOf: number[] = [];
+  results.forEach((r, o) => {
+    for (let k = 0; k < r.rows.length; k++) objOf.push(o);
+  });
+  const flat = results.flatMap((r) => r.rows);
+  const rows = flat.length;
+  const finiteOrNaN = (x: number | null | undefined) => (x !== null && x !== undefined && Number.isFinite(x) ? x : Number.NaN);
+  const columns: tables.AppendColumn[] = [
+    data.idIsInteger ? { type: 'i64', data: BigInt64Array.from(objOf, (o) => data.ids[o] as bigint) } : { type: 'str', data: objOf.map((o) => String(data.ids[o])) },
+  ];
+  if (data.ra && data.dec) {
+    const ra = data.ra;
+    const dec = data.dec;
+    columns.push({ type: 'f64', data: Float64Array.from(objOf, (o) => finiteOrNaN(ra[o])), nanIsNull: true }, { type: 'f64', data: Float64Array.from(objOf, (o) => finiteOrNaN(dec[o])), nanIsNull: true });
+  }
+  if (data.healpix) {
+    const hp = data.healpix;
+    const valid = Uint8Array.from(objOf, (o) => (typeof hp[o] === 'bigint' ? 1 : 0));
+    columns.push({ type: 'i64', data: BigInt64Array.from(objOf, (o) => hp[o] ?? 0n), valid: valid.includes(0) ? valid : undefined });
+  }
+  columns.push(
+    { type: 'str', data: flat.map((r) => r.band) },
+    { type: 'i32', data: Int32Array.from(flat, (r) => r.nObs) },
+    { type: 'f64', data: Float64Array.from(flat, (r) => r.bestPeriod) },
+    { type: 'f64', data: Float64Array.from(flat, (r) => r.bestFrequency) },
+    { type: 'f64', data: Float64Array.from(flat, (r) => r.power) },
+    { type: 'f64', data: Float64Array.from(flat, (r) => finiteOrNaN(r.fap)), nanIsNull: true },
+    { type: 'f64[]', data: flat.map((r) => r.peakPeriods) },
+    { type: 'f64[]', data: flat.map((r) => r.peakPowers) },
+  );
   try {
     const app: DuckDBAppender = await conn.createAppender(table, 'main', 'temp');
-    results.forEach((r, o) => {
-      for (const row of r.rows) {
-        const id = data.ids[o]!;
-        if (typeof id === 'bigint') app.appendBigInt(id);
-        else app.appendVarchar(String(id));
-        if (data.ra && data.dec) {
-          const a = data.ra[o]!;
-          const d = data.dec[o]!;
-          if (Number.isFinite(a)) app.appendDouble(a);
-          else app.appendNull();
-          if (Number.isFinite(d)) app.appendDouble(d);
-          else app.appendNull();
-        }
-        if (data.healpix) {
-          const h = data.healpix[o];
-          if (typeof h === 'bigint') app.appendBigInt(h);
-          else app.appendNull();
-        }
-        app.appendVarchar(row.band);
-        app.appendInteger(row.nObs);
-        app.appendDouble(row.bestPeriod);
-        app.appendDouble(row.bestFrequency);
-        app.appendDouble(row.power);
-        if (row.fap === null || !Number.isFinite(row.fap)) app.appendNull();
-        else app.appendDouble(row.fap);
-        app.appendList(row.peakPeriods, listType);
-        app.appendList(row.peakPowers, listType);
-        app.endRow();
-        rows++;
-      }
-    });
+    tables.appendColumns(app, columns);
     app.closeSync();
     await conn.run(`COPY (SELECT * FROM ${table}) TO ${tables.sqlString(out)} (FORMAT parquet, COMPRESSION zstd)`);
   } finally {
@@ -487,66 +488,103 @@ async function writePeriodograms(conn: DuckDBConnection, out: string, data: Load
 
 const firstLine = (err: unknown) => ((err as Error)?.message ?? String(err)).split('\n')[0] ?? '';
 
+/** The partitions of a batched task (planner: unit.partitions), or its one partition. */
+function taskPartitions(ctx: ExecContext): PartitionRef[] {
+  const batch = (ctx.task.unit as { partitions?: PartitionRef[] } | undefined)?.partitions;
+  if (Array.isArray(batch) && batch.length > 0) return batch;
+  const part = ctx.task.partition;
+  return part ? [part] : [];
+}
+
+const partitionWhere = (part: PartitionRef) => (part.order >= 0 ? `partition Norder=${part.order}/Npix=${part.pixel} (${part.files[0]})` : `input ${part.files[0]}`);
+
 export const periodogramExecutor: Executor = {
   kind: 'periodogram',
   // the kernel runs on worker threads of this process: its CPU shows in the process's usage
   inProcess: true,
+  /**
+   * A task covers one partition, or several consecutive ones (the planner packs small partitions,
+   * coordinator/planners-science.ts): each partition is read, computed and written in turn, one
+   * HATS leaf each (dataset/Norder=K/Dir=D/Npix=N.parquet, placed by protocol/layout.ts), so the
+   * output catalog has one leaf per input partition whatever the batching.
+   */
   async map(ctx: ExecContext): Promise<ExecResult> {
     const p = periodogramParams(ctx.spec.params);
-    const part = ctx.task.partition;
-    if (!part || part.files.length === 0) throw new InputError('task has no input partition', 'invalid_task', `task ${ctx.task.taskId}`);
-    const where = part.order >= 0 ? `partition Norder=${part.order}/Npix=${part.pixel} (${part.files[0]})` : `input ${part.files[0]}`;
-    const hashing = Promise.all(part.files.map((f) => fileRecord(f).catch((err) => { throw new InputError(`input not found: ${f}`, 'input_not_found', f, { cause: err }); })));
+    const parts = taskPartitions(ctx);
+    if (parts.length === 0 || parts.some((x) => x.files.length === 0)) throw new InputError('task has no input partition', 'invalid_task', `task ${ctx.task.taskId}`);
+    const batched = parts.length > 1 && parts.every((x) => x.order >= 0);
+    const hashing = Promise.all(parts.flatMap((x) => x.files).map((f) => fileRecord(f).catch((err) => { throw new InputError(`input not found: ${f}`, 'input_not_found', f, { cause: err }); })));
     hashing.catch(() => undefined);
-    const t0 = performance.now();
-    const data = await hats.withDuck((conn) => loadPartition(conn, part.files, p, ctx.spec.params, where));
-    const t1 = performance.now();
-    ctx.progress();
-    if (ctx.signal.aborted) throw new TaskCancelledError('cancelled');
-    if (p.savePeriodograms) {
-      const bytes = savedBytes(data, p.settings);
-      if (bytes > p.periodogramsMaxMb * 1e6) {
-        throw new InputError(`the periodograms of ${where} would take ${(bytes / 1e6).toFixed(0)} MB (float32), above params.periodograms_max_mb = ${p.periodogramsMaxMb}; use a coarser grid, fewer bands, or raise the limit`, 'invalid_spec', '/params/periodograms_max_mb');
+    const outputs: ExecResult['outputs'] = [];
+    const sec = { read: 0, compute: 0, write: 0 };
+    let rows = 0;
+    let objects = 0;
+    let inputRows = 0;
+    let skipped = 0;
+    let mode: string | undefined;
+    let threads: number | undefined;
+    for (const part of parts) {
+      const where = partitionWhere(part);
+      const t0 = performance.now();
+      const data = await hats.withDuck((conn) => loadPartition(conn, part.files, p, ctx.spec.params, where));
+      const t1 = performance.now();
+      ctx.progress();
+      if (ctx.signal.aborted) throw new TaskCancelledError('cancelled');
+      if (p.savePeriodograms) {
+        const bytes = savedBytes(data, p.settings);
+        if (bytes > p.periodogramsMaxMb * 1e6) {
+          throw new InputError(`the periodograms of ${where} would take ${(bytes / 1e6).toFixed(0)} MB (float32), above params.periodograms_max_mb = ${p.periodogramsMaxMb}; use a coarser grid, fewer bands, or raise the limit`, 'invalid_spec', '/params/periodograms_max_mb');
+        }
       }
+      const jobs = chunkJobs(data.objects, p.settings);
+      let run;
+      try {
+        run = await runJobs(threadEntry, jobs, {
+          threads: ctx.spec.resources?.cores ?? 1,
+          signal: ctx.signal,
+          onProgress: (done, total) => ctx.progress(done, total),
+          transfer: periodogramJobBuffers,
+          inProcess: computePeriodogramJob,
+        });
+      } catch (err) {
+        if (err instanceof ThreadAbortedError || ctx.signal.aborted) throw new TaskCancelledError('cancelled');
+        if (err instanceof ThreadJobError) throw new TaskFailedError(`periodogram kernel failed in ${where}: ${err.message}`, 'periodogram_failed', false, where, { cause: err });
+        throw err;
+      }
+      const results = run.results.flat();
+      const t2 = performance.now();
+      const out = join(ctx.outDir, batched ? hatsLeafRelPath(part.order, part.pixel) : 'part.parquet');
+      if (batched) await mkdir(dirname(out), { recursive: true });
+      const n = await hats.withDuck((conn) => writeResults(conn, out, data, p.columns.id, results));
+      outputs.push(await fileRecord(out, n));
+      if (p.savePeriodograms) {
+        const rel = part.order >= 0 ? join(PERIODOGRAMS_DIR, `Norder=${part.order}`, `Dir=${Math.floor(part.pixel / 10_000) * 10_000}`, `Npix=${part.pixel}.parquet`) : join(PERIODOGRAMS_DIR, `part-${ctx.task.index}.parquet`);
+        const pwOut = join(ctx.outDir, rel);
+        await mkdir(dirname(pwOut), { recursive: true });
+        const m = await hats.withDuck((conn) => writePeriodograms(conn, pwOut, data, p.columns.id, results));
+        outputs.push(await fileRecord(pwOut, m));
+      }
+      const t3 = performance.now();
+      sec.read += t1 - t0;
+      sec.compute += t2 - t1;
+      sec.write += t3 - t2;
+      rows += n;
+      objects += data.objects.length;
+      inputRows += data.rows;
+      skipped += results.reduce((s, r) => s + r.skipped.length, 0);
+      mode = run.mode;
+      threads = run.threads;
     }
-    const jobs = chunkJobs(data.objects, p.settings);
-    let run;
-    try {
-      run = await runJobs(threadEntry, jobs, {
-        threads: ctx.spec.resources?.cores ?? 1,
-        signal: ctx.signal,
-        onProgress: (done, total) => ctx.progress(done, total),
-        transfer: periodogramJobBuffers,
-        inProcess: computePeriodogramJob,
-      });
-    } catch (err) {
-      if (err instanceof ThreadAbortedError || ctx.signal.aborted) throw new TaskCancelledError('cancelled');
-      if (err instanceof ThreadJobError) throw new TaskFailedError(`periodogram kernel failed in ${where}: ${err.message}`, 'periodogram_failed', false, where, { cause: err });
-      throw err;
-    }
-    const results = run.results.flat();
-    const t2 = performance.now();
-    const out = join(ctx.outDir, 'part.parquet');
-    const rows = await hats.withDuck((conn) => writeResults(conn, out, data, p.columns.id, results));
-    const outputs = [await fileRecord(out, rows)];
-    if (p.savePeriodograms) {
-      const rel = part.order >= 0 ? join(PERIODOGRAMS_DIR, `Norder=${part.order}`, `Dir=${Math.floor(part.pixel / 10_000) * 10_000}`, `Npix=${part.pixel}.parquet`) : join(PERIODOGRAMS_DIR, `part-${ctx.task.index}.parquet`);
-      const pwOut = join(ctx.outDir, rel);
-      await mkdir(dirname(pwOut), { recursive: true });
-      const n = await hats.withDuck((conn) => writePeriodograms(conn, pwOut, data, p.columns.id, results));
-      outputs.push(await fileRecord(pwOut, n));
-    }
-    const t3 = performance.now();
     const inputs = await hashing;
-    const skipped = results.reduce((s, r) => s + r.skipped.length, 0);
     ctx.progress();
+    const s3 = (ms: number) => +(ms / 1000).toFixed(3);
     return {
       inputs,
       outputs,
       rows,
       summary: {
-        objects: data.objects.length, inputRows: data.rows, rows, skippedBands: skipped, mode: run.mode, threads: run.threads,
-        seconds: { read: +((t1 - t0) / 1000).toFixed(3), compute: +((t2 - t1) / 1000).toFixed(3), write: +((t3 - t2) / 1000).toFixed(3) },
+        objects, inputRows, rows, skippedBands: skipped, mode, threads, partitions: parts.length,
+        seconds: { read: s3(sec.read), compute: s3(sec.compute), write: s3(sec.write) },
       },
     };
   },
