@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decode, encode, Verb } from '../../protocol/index.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
+import { NatsCluster } from '../../ops/nats-server.js';
 import { mulberry32 as rng } from '../../astro/random.js';
 
 // deterministic PRNG so a failure can be replayed
@@ -44,13 +45,16 @@ function randomPayload(r: () => number): Uint8Array {
   return encode(randomValue(r, 0));
 }
 
-describe('API fuzz', () => {
+for (const mode of [{ name: 'one node', cluster: false }, { name: '3-node cluster, R3 streams', cluster: true }]) describe(`API fuzz (${mode.name})`, () => {
   let s: TestStack;
+  let cluster: NatsCluster | undefined;
   beforeAll(async () => {
-    s = await startStack({ workers: 1 });
+    if (mode.cluster) cluster = await NatsCluster.start(3);
+    s = await startStack({ workers: 1, ...(cluster ? { servers: cluster.urls, replicas: 3 } : {}) });
   });
   afterAll(async () => {
     await s?.stop();
+    await cluster?.cleanup();
   });
 
   it('answers 10,000 malformed requests with structured replies and keeps serving', async () => {
