@@ -58,6 +58,16 @@ describe.skipIf(!haveCli)(`process faults, ${mode.name}${haveCli ? '' : ` (skipp
     return p;
   };
   const submitWhenReady = (client: UbatchClient, spec: Parameters<UbatchClient['submit']>[0]) => submitOnce(() => client.submit(spec), procs);
+  /** kill -9 the coordinator, start another 1.5 s later, and wait for the job: it must succeed with `done` tasks */
+  const restartCoordinatorAndWait = async (c1: Proc, client: UbatchClient, jobId: string, done: number) => {
+    c1.kill('SIGKILL');
+    await c1.exited;
+    await new Promise((r) => setTimeout(r, 1500));
+    const c2 = coordinator(['--id', 'second']);
+    const info = await waitJob(client, jobId, 90_000);
+    expect(info.state, c2.output().slice(-2000)).toBe('succeeded');
+    expect(info.done).toBe(done);
+  };
   /** wait for the job; on a timeout say what the daemons said */
   const waitJob = (client: UbatchClient, jobId: string, timeoutMs: number) =>
     client.wait(jobId, { timeoutMs }).catch((err: unknown) => {
@@ -87,13 +97,7 @@ describe.skipIf(!haveCli)(`process faults, ${mode.name}${haveCli ? '' : ` (skipp
     worker('w2');
     const sub = await submitWhenReady(client, { kind: 'noop', params: { tasks: 60, sleep_ms: 200 } });
     await until(async () => (await client.get(sub.jobId)).done >= 10, 30_000, 'some tasks done');
-    c1.kill('SIGKILL');
-    await c1.exited;
-    await new Promise((r) => setTimeout(r, 1500));
-    const c2 = coordinator(['--id', 'second']);
-    const info = await waitJob(client, sub.jobId, 90_000);
-    expect(info.state, c2.output().slice(-2000)).toBe('succeeded');
-    expect(info.done).toBe(60);
+    await restartCoordinatorAndWait(c1, client, sub.jobId, 60);
     const records = await readLedger(nc);
     // a task may succeed twice only when a slow attempt outlived its ack wait (both are charged: two attempts);
     // no execution is ever charged twice
@@ -109,13 +113,7 @@ describe.skipIf(!haveCli)(`process faults, ${mode.name}${haveCli ? '' : ` (skipp
     const sub = await submitWhenReady(client, { kind: 'noop', params: { tasks: 6, sleep_ms: 100, reduce_sleep_ms: 4000 } });
     await until(async () => (await client.get(sub.jobId)).state === 'reducing', 60_000, 'the reduce stage');
     await new Promise((r) => setTimeout(r, 1000)); // the reduce task is running on w1
-    c1.kill('SIGKILL');
-    await c1.exited;
-    await new Promise((r) => setTimeout(r, 1500));
-    const c2 = coordinator(['--id', 'second']);
-    const info = await waitJob(client, sub.jobId, 90_000);
-    expect(info.state, c2.output().slice(-2000)).toBe('succeeded');
-    expect(info.done).toBe(7);
+    await restartCoordinatorAndWait(c1, client, sub.jobId, 7);
     const records = await readLedger(nc);
     const { ok } = expectLedgerKept([], records, sub.jobId, 7);
     expect(ok.get(`${sub.jobId}.r`)).toBe(1); // the reduce ran once: the worker's result waited in UB_RESULTS for the new coordinator
