@@ -240,22 +240,38 @@ export class JobManager {
     return { jobId, tasks: total, duplicate: false, state: info.state };
   }
 
-  private own(user: string, jobId: unknown, operator: boolean): JobRecord {
+  /**
+   * The job `user` may see (`read`: its owner, operators, and members of the job's group when the job
+   * declares `share_with_group`) or act on (`act`: cancel, re-run — owner and operators only).
+   * Anyone else gets `not_found`, the same answer as for a job that does not exist.
+   */
+  private own(user: string, jobId: unknown, operator: boolean, access: 'read' | 'act' = 'act'): JobRecord {
     const ref = validateOrThrow(JobRef, { jobId }, 'invalid request', '', ApiCode.BadRequest);
     const r = this.jobs.get(ref.jobId);
-    if (!r || (!operator && r.info.user !== user)) throw new UbatchApiError(ApiCode.NotFound, `no job ${ref.jobId}`, '/jobId');
+    if (!r || !(operator || r.info.user === user || (access === 'read' && this.sharedWith(r, user)))) throw new UbatchApiError(ApiCode.NotFound, `no job ${ref.jobId}`, '/jobId');
     return r;
   }
 
+  /** a job shared with its group (spec.share_with_group) is readable by the group's members (operators' share entries) */
+  private sharedWith(r: JobRecord, user: string): boolean {
+    return r.spec.share_with_group === true && (this.acct.memberships.get(user) ?? []).includes(r.info.group);
+  }
+
+  /** the owner of a job that another user may read because it is shared with a group they belong to */
+  sharedOwner(user: string, jobId: string): string | undefined {
+    const r = this.jobs.get(jobId);
+    return r && r.info.user !== user && this.sharedWith(r, user) ? r.info.user : undefined;
+  }
+
   get(user: string, body: unknown, operator = false): JobInfo {
-    return this.own(user, (body as { jobId?: unknown } | null)?.jobId, operator).info;
+    return this.own(user, (body as { jobId?: unknown } | null)?.jobId, operator, 'read').info;
   }
 
   list(user: string, body: unknown, operator = false): JobInfo[] {
     const req = validateOrThrow(ListRequest, body ?? {}, 'invalid request', '', ApiCode.BadRequest);
     const out: JobInfo[] = [];
     for (const r of this.jobs.values()) {
-      if (!(operator && req.all) && r.info.user !== user) continue;
+      if (!(operator && req.all) && r.info.user !== user && !(req.shared && this.sharedWith(r, user))) continue;
       if (req.state && r.info.state !== req.state) continue;
       out.push(r.info);
     }
@@ -309,7 +325,7 @@ export class JobManager {
   }
 
   results(user: string, body: unknown, operator = false): ResultsReply {
-    const r = this.own(user, (body as { jobId?: unknown } | null)?.jobId, operator);
+    const r = this.own(user, (body as { jobId?: unknown } | null)?.jobId, operator, 'read');
     return {
       jobId: r.info.jobId,
       state: r.info.state,

@@ -61,7 +61,7 @@ export async function readUserLedger(nc: NatsConnection, user: string): Promise<
   return out;
 }
 
-export async function provenanceRequest(nc: NatsConnection, user: string, body: unknown, operator: boolean): Promise<ProvenanceReply> {
+export async function provenanceRequest(nc: NatsConnection, user: string, body: unknown, operator: boolean, sharedOwner: (jobId: string) => string | undefined = () => undefined): Promise<ProvenanceReply> {
   const b = body as { jobId?: unknown; path?: unknown };
   let q: { jobId?: string; outputPath?: string };
   if (b.jobId !== undefined) {
@@ -71,12 +71,14 @@ export async function provenanceRequest(nc: NatsConnection, user: string, body: 
     if (typeof b.path !== 'string' || !b.path.startsWith('/') || b.path.length > 4096 || b.path.includes('\0')) throw bad('path must be an absolute path (at most 4096 characters)', '/path');
     q = { outputPath: b.path };
   } else throw bad('give jobId or path', '');
-  const records = operator ? await readLedger(nc) : await readUserLedger(nc, user);
+  // a job shared with the caller's group (by job id): replay its owner's entries instead of the caller's
+  const owner = !operator && q.jobId !== undefined ? (sharedOwner(q.jobId) ?? user) : user;
+  const records = operator ? await readLedger(nc) : await readUserLedger(nc, owner);
   const chain = findProvenance(records, q);
   const notFound = () => new UbatchApiError(ApiCode.NotFound, q.jobId !== undefined ? `no job ${q.jobId}` : `no job of yours wrote ${q.outputPath}`, q.jobId !== undefined ? '/jobId' : '/path');
   if (!chain) throw notFound();
-  // the filtered replay holds only the caller's entries; check the owner anyway
-  if (!operator && chain.job && chain.job.user !== user) throw notFound();
+  // the filtered replay holds only that user's entries; check the owner anyway
+  if (!operator && chain.job && chain.job.user !== owner) throw notFound();
   const jobId = chain.job?.jobId ?? chain.closed?.jobId ?? chain.charges[0]?.jobId ?? q.jobId ?? '?';
   return { jobId, ...(chain.job ? { job: chain.job } : {}), ...(chain.closed ? { closed: chain.closed } : {}), charges: chain.charges };
 }

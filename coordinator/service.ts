@@ -37,7 +37,7 @@ export async function startApiService(nc: NatsConnection, mgr: JobManager, log: 
     [Verb.quotaSet]: (u, b, op) => mgr.quotaSet(u, b, op),
     [Verb.sharesSet]: (u, b, op) => mgr.sharesSet(u, b, op),
     // users have no JetStream access under auth: the coordinator reads the ledger and the artifact store for them
-    [Verb.provenance]: (u, b, op) => provenanceRequest(nc, u, b, op),
+    [Verb.provenance]: (u, b, op) => provenanceRequest(nc, u, b, op, (jobId) => mgr.sharedOwner(u, jobId)),
     [Verb.logs]: (u, b, op) => logs.request(u, b, op),
   };
   for (const [verb, fn] of Object.entries(handlers)) {

@@ -57,7 +57,7 @@ export const JobSpec = Type.Object(
     output: Type.Optional(Type.Object({ path: Type.String({ minLength: 1, maxLength: 4096 }) }, { additionalProperties: false })),
     resources: Type.Optional(Resources),
     idempotency_key: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,128}$' })),
-    share_with_group: Type.Optional(Type.Boolean()),
+    share_with_group: Type.Optional(Type.Boolean({ description: "let the members of the job's group read it (get, results, logs, provenance by job id); only the owner and operators may cancel or re-run it" })),
   },
   { additionalProperties: false, $id: 'JobSpec' },
 );
@@ -306,7 +306,12 @@ export const SubmitRequest = Type.Object({ spec: JobSpec, dryRun: Type.Optional(
 export type SubmitRequest = Static<typeof SubmitRequest>;
 export const JobRef = Type.Object({ jobId: Id }, { additionalProperties: false, $id: 'JobRef' });
 export const ListRequest = Type.Object(
-  { state: Type.Optional(Type.String()), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })), all: Type.Optional(Type.Boolean()) },
+  {
+    state: Type.Optional(Type.String()),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+    all: Type.Optional(Type.Boolean({ description: 'operators: every user\'s jobs' })),
+    shared: Type.Optional(Type.Boolean({ description: 'also the jobs that members of your groups shared with the group (share_with_group)' })),
+  },
   { additionalProperties: false, $id: 'ListRequest' },
 );
 export type ListRequest = Static<typeof ListRequest>;

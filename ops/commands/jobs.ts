@@ -32,10 +32,11 @@ export function registerJobCommands(program: Command, rt: Runtime): void {
     .description("one job's state, or a table of your jobs")
     .argument('[jobId]', 'job id (omit for the list)')
     .option('--all', 'every job you may see (operators: every user\'s)')
+    .option('--shared', "also the jobs your groups' members shared with the group (share_with_group in their spec)")
     .option('--limit <n>', 'most jobs listed', '50')
     .option('--state <state>', 'only jobs in this state')
     .option('--json', 'print one JSON document')
-    .action(async (jobId: string | undefined, flags: { all?: boolean; limit: string; state?: string; json?: boolean }, cmd: Command) => {
+    .action(async (jobId: string | undefined, flags: { all?: boolean; shared?: boolean; limit: string; state?: string; json?: boolean }, cmd: Command) => {
       const cfg = configOf(rt, cmd);
       const limit = parseIntOption(flags.limit, '--limit', 1, 10_000);
       await withClient(cfg, async (client) => {
@@ -47,16 +48,17 @@ export function registerJobCommands(program: Command, rt: Runtime): void {
           if (info.failures.length > 5) out(rt, `  ... ${info.failures.length - 5} more (ubatch results ${info.jobId})`);
           return;
         }
-        const jobs = await client.list({ limit: flags.all ? 10_000 : limit, ...(flags.all ? { all: true } : {}), ...(flags.state ? { state: flags.state } : {}) });
+        const jobs = await client.list({ limit: flags.all ? 10_000 : limit, ...(flags.all ? { all: true } : {}), ...(flags.shared ? { shared: true } : {}), ...(flags.state ? { state: flags.state } : {}) });
+        const withUser = flags.all === true || flags.shared === true;
         if (flags.json) return outJson(rt, jobs);
         if (jobs.length === 0) return out(rt, `no jobs for user ${cfg.user}`);
         const now = Date.now();
         out(
           rt,
           renderTable(
-            ['job', 'kind', 'name', ...(flags.all ? ['user'] : []), 'state', 'done/total', 'failed', 'age'],
-            jobs.map((j) => [j.jobId, j.kind, (j.name ?? '').slice(0, 32), ...(flags.all ? [j.user] : []), j.state, `${j.done}/${j.total}`, j.failed, formatAge(j.createdAt, now)]),
-            { alignRight: flags.all ? [5, 6, 7] : [4, 5, 6] },
+            ['job', 'kind', 'name', ...(withUser ? ['user'] : []), 'state', 'done/total', 'failed', 'age'],
+            jobs.map((j) => [j.jobId, j.kind, (j.name ?? '').slice(0, 32), ...(withUser ? [j.user] : []), j.state, `${j.done}/${j.total}`, j.failed, formatAge(j.createdAt, now)]),
+            { alignRight: withUser ? [5, 6, 7] : [4, 5, 6] },
           ),
         );
       });

@@ -195,6 +195,46 @@ for (const mode of [{ name: 'one node', cluster: false }, { name: '3-node cluste
     expect((await bob.list()).map((j) => j.jobId)).not.toContain(a.jobId);
   });
 
+  it('a job shared with its group is readable by the group\'s members only; only its owner may cancel it', async () => {
+    const ops = await s.client('ops');
+    await ops.sharesSet('lens', 10);
+    for (const u of ['erin', 'fred']) await ops.sharesSet('lens', 1, u);
+    const erin = await s.client('erin');
+    const fred = await s.client('fred');
+    const bob = await s.client('bob');
+    // membership is read by the accountant from the ledger: wait until erin may submit to the group
+    let shared;
+    for (let i = 0; ; i++) {
+      try {
+        shared = await erin.submit({ kind: 'command', group: 'lens', share_with_group: true, params: { command: 'echo shared; echo hi > "$UBATCH_OUTPUT_DIR/x.txt"' }, output: { path: join(s.dir, 'shared-out') } });
+        break;
+      } catch (err) {
+        if (i > 50) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    const own = await erin.submit({ kind: 'noop', group: 'lens', params: { tasks: 1 } });
+    expect((await erin.wait(shared.jobId, { timeoutMs: 60_000 })).state).toBe('succeeded');
+    // fred (same group) reads the shared job: state, results, logs, provenance; and lists it with shared: true
+    expect((await fred.get(shared.jobId)).user).toBe('erin');
+    expect((await fred.results(shared.jobId)).files.length).toBeGreaterThan(0);
+    expect((await fred.provenance({ jobId: shared.jobId })).jobId).toBe(shared.jobId);
+    expect((await fred.logs(shared.jobId)).logs.map((l) => l.text).join('')).toContain('shared');
+    expect((await fred.list({ shared: true })).map((j) => j.jobId)).toContain(shared.jobId);
+    expect((await fred.list()).map((j) => j.jobId)).not.toContain(shared.jobId);
+    // ... but not erin's unshared job, and he may not cancel or re-run the shared one
+    await expectApiError(fred.get(own.jobId), 'not_found');
+    expect((await fred.list({ shared: true })).map((j) => j.jobId)).not.toContain(own.jobId);
+    await expectApiError(fred.cancel(shared.jobId), 'not_found');
+    await expectApiError(fred.rerun(shared.jobId), 'not_found');
+    // bob is not in the group: nothing
+    await expectApiError(bob.get(shared.jobId), 'not_found');
+    await expectApiError(bob.results(shared.jobId), 'not_found');
+    await expectApiError(bob.provenance({ jobId: shared.jobId }), 'not_found');
+    await expectApiError(bob.logs(shared.jobId), 'not_found');
+    expect((await bob.list({ shared: true })).map((j) => j.jobId)).not.toContain(shared.jobId);
+  });
+
   it('cancel stops a job; its queued tasks are not run or charged', async () => {
     const sub = await c.submit({ kind: 'noop', params: { tasks: 200, sleep_ms: 200 } });
     await new Promise((r) => setTimeout(r, 500));
