@@ -16,7 +16,8 @@ export function capacityKey(atMs: number): string {
   return `capacity.${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}`;
 }
 
-export async function liveSlots(workers: KV): Promise<number> {
+/** task slots of the live workers (heartbeats in KV ub-workers), optionally only those advertising `capability` */
+export async function liveSlots(workers: KV, capability?: string): Promise<number> {
   let slots = 0;
   // keys() walks the bucket's stream: a worker that heartbeats during a slow walk can be listed twice
   const seen = new Set<string>();
@@ -25,7 +26,8 @@ export async function liveSlots(workers: KV): Promise<number> {
     seen.add(k);
     const e = await workers.get(k).catch(() => null);
     if (!e || e.operation !== 'PUT') continue;
-    const w = decode(e.value) as { slots?: unknown };
+    const w = decode(e.value) as { slots?: unknown; capabilities?: unknown };
+    if (capability !== undefined && !(Array.isArray(w.capabilities) && w.capabilities.includes(capability))) continue;
     if (typeof w.slots === 'number' && Number.isFinite(w.slots)) slots += w.slots;
   }
   return slots;

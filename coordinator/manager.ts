@@ -418,13 +418,7 @@ export class JobManager {
   }
 
   private async quote(user: string, group: string, spec: JobSpec, plan: Plan, estimateCoreSeconds: number, basis: string): Promise<Record<string, unknown>> {
-    let slots = 0;
-    for await (const k of await this.topo.workers.keys()) {
-      const e = await this.topo.workers.get(k).catch(() => null);
-      if (!e || e.operation !== 'PUT') continue;
-      const w = decode(e.value) as { slots?: number; capabilities?: string[] };
-      if (w.capabilities?.includes(plan.capability)) slots += w.slots ?? 0;
-    }
+    const slots = await liveSlots(this.topo.workers, plan.capability);
     const queuedAhead = [...this.tenants.values()].reduce((a, t) => a + (t.inflight.get(plan.capability) ?? 0), 0);
     const perTask = plan.count > 0 ? estimateCoreSeconds / plan.count : 0;
     const startS = slots > 0 ? (queuedAhead * perTask) / slots : undefined;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hats, survey } from '../../astro/index.js';
 import { readLedger, summarizeLedger } from '../../ledger/index.js';
-import { type JobSpec, type UbatchClient } from '../../protocol/index.js';
+import { type DryRunReply, type JobSpec, type UbatchClient } from '../../protocol/index.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
 import { NatsCluster } from '../../ops/nats-server.js';
 import { expectApiError, queryJson as query } from '../helpers/expect.js';
@@ -174,6 +174,19 @@ for (const mode of [{ name: 'one node', cluster: false }, { name: '3-node cluste
     const attempts = ledger.byJob.get(sub.jobId)!;
     expect(attempts.attempts).toBe(12); // 9 ok + 3 attempts of task 4
     expect(attempts.failedAttempts).toBe(3);
+  });
+
+  it('a dry run plans and quotes without submitting: tasks, partitions, the live slots that could run it', async () => {
+    const before = (await c.list({ limit: 10_000 })).length;
+    const spec: JobSpec = { kind: 'catalog.sql', input: { catalog }, params: { map: 'SELECT count(*) AS n FROM partition', partitions_per_task: 1 }, output: { path: join(s.dir, 'dry') } };
+    const reply = (await c.dryRun(spec)) as DryRunReply & { schedule: { workerSlots: number; queuedAhead: number } };
+    const cat = await hats.openHatsCatalog(catalog);
+    expect(reply.dryRun).toBe(true);
+    expect(reply.tasks).toBe(cat.partitions.length);
+    expect(reply.partitions.map((p) => p.pixel).sort()).toEqual(cat.partitions.map((p) => p.pixel).sort());
+    expect(reply.schedule.workerSlots).toBe(4); // 2 workers x 2 slots advertise cpu
+    await expectApiError(c.dryRun({ kind: 'nope' }), 'unknown_kind', '/spec/kind'); // a dry run validates like a submit
+    expect((await c.list({ limit: 10_000 })).length).toBe(before);
   });
 
   it('an idempotency key returns the same job', async () => {
