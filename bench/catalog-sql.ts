@@ -10,12 +10,15 @@
  *   make build && node dist/bench/catalog-sql.js [--query heavy|light] [--rows 4000000] [--rows-per-partition 500000] [--repeats 3] [--data DIR] [--per-partition] [--rows-per-task N] [--no-decomposition] [--warmups 1] [--variant JSON ...]
  *
  * --no-decomposition skips the bare-DuckDB map-per-partition side (slow at 32M rows; it is not the target's baseline).
+ * Also reported: CPU seconds of one direct query (the bench process) and of the whole stack over one job (nats-server,
+ * coordinator, workers, from /proc; 10 ms ticks): load moves this far less than wall time.
  * --warmups N runs N warm-up jobs before the measured ones (default 1).
  * --variant '{"rows_per_task":8000000}' (repeatable) also runs the job with these extra params in every repeat, alternated
- *   with the others, reported as `variants` (e.g. to compare batch sizes side by side in one run).
+ *   with the others, reported as `variants` (e.g. to compare batch sizes side by side in one run); a `resources` key
+ *   goes to the spec's resources (e.g. '{"resources":{"cores":2}}').
  * --data DIR keeps the generated catalog in DIR (reused when it is already there: generating 40M rows takes minutes).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,7 +51,9 @@ if (!Q) throw new Error(`--query must be one of ${Object.keys(QUERIES).join(', '
 const MAP = `SELECT ${Q.select} FROM partition WHERE ${Q.where} GROUP BY ALL`;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
+let directCpu = 0;
 async function direct(files: string[], out: string): Promise<number> {
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   const inst = await DuckDBInstance.create(':memory:', { threads: '2' });
   const c = await inst.connect();
@@ -57,6 +62,8 @@ async function direct(files: string[], out: string): Promise<number> {
   await c.run(`COPY (WITH partials AS (SELECT ${Q.select} FROM read_parquet([${list}]) WHERE ${Q.where} GROUP BY ALL) ${Q.reduce}) TO '${out}' (FORMAT parquet)`);
   c.closeSync();
   inst.closeSync();
+  const cu = process.cpuUsage(c0);
+  directCpu = (cu.user + cu.system) / 1e6;
   return (performance.now() - t0) / 1000;
 }
 
@@ -85,6 +92,17 @@ async function directPerPartition(files: string[], dir: string): Promise<number>
   return (performance.now() - t0) / 1000;
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc (0 when it is gone) */
+function procCpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return 0;
+  }
+}
+
 const load = () => loadavg().map((x) => +x.toFixed(2));
 
 async function main(): Promise<void> {
@@ -103,13 +121,24 @@ async function main(): Promise<void> {
       const c = await stack.client('bench');
       let lastJob = { jobId: '', sentAt: 0, submittedAt: 0, doneAt: 0, label: '' };
       const measured: (typeof lastJob)[] = [];
+      // CPU of the whole stack (nats-server, coordinator, workers) over a job: a figure the machine's load moves far less than wall time
+      const stackPids = () => [stack.server.pid, stack.coordinator.pid, ...stack.workers.map((w) => w.pid)];
+      const stackCpu = (): number => stackPids().reduce<number>((a, pid) => a + procCpuSeconds(pid), 0);
+      let jobCpu = 0;
+      let jobCpuBy: number[] = [];
+      const cpuBy: number[][] = [];
       const job = async (out: string, extra: Record<string, unknown> = {}, label = '') => {
+        const cpu0 = stackCpu();
+        const by0 = stackPids().map(procCpuSeconds);
         const t0 = performance.now();
         const sentAt = Date.now();
-        const sub = await c.submit({ kind: 'catalog.sql', input: { catalog: catDir }, params: { map: MAP, reduce: Q.reduce, ...(values['rows-per-task'] ? { rows_per_task: Number(values['rows-per-task']) } : {}), ...extra }, output: { path: out } });
+        const { resources, ...params } = extra as { resources?: Record<string, unknown> };
+        const sub = await c.submit({ kind: 'catalog.sql', input: { catalog: catDir }, params: { map: MAP, reduce: Q.reduce, ...(values['rows-per-task'] ? { rows_per_task: Number(values['rows-per-task']) } : {}), ...params }, output: { path: out }, ...(resources ? { resources } : {}) });
         const submittedAt = Date.now();
         const info = await c.wait(sub.jobId, { timeoutMs: 1_800_000 });
         if (info.state !== 'succeeded') throw new Error(`job ${sub.jobId} ${info.state}: ${info.error}`);
+        jobCpu = stackCpu() - cpu0;
+        jobCpuBy = stackPids().map((pid, k) => procCpuSeconds(pid) - by0[k]!);
         const j = { jobId: sub.jobId, sentAt, submittedAt, doneAt: Date.now(), label };
         if (!extra.partitions_per_task && !label) lastJob = j;
         if (!extra.partitions_per_task && !out.includes('warm')) measured.push(j);
@@ -125,18 +154,25 @@ async function main(): Promise<void> {
       const tp: number[] = [];
       const tu1: number[] = [];
       const tv: number[][] = VARIANTS.map(() => []);
+      const cpuDirect: number[] = [];
+      const cpuUbatch: number[] = [];
       for (const [k, v] of VARIANTS.entries()) await job(join(dir, `warm-v${k}.parquet`), v, `variant ${k}`);
       const loads: number[][] = [];
       for (let i = 0; i < Number(values.repeats); i++) {
         loads.push(load());
         // alternate the order so neither side always runs first
-        const runJob = async () => ts.push((await job(join(dir, `ubatch-${i}.parquet`))).s);
+        const runJob = async () => {
+          ts.push((await job(join(dir, `ubatch-${i}.parquet`))).s);
+          cpuUbatch.push(jobCpu);
+          cpuBy.push(jobCpuBy);
+        };
         const runVariants = async () => {
           for (const [k, v] of VARIANTS.entries()) tv[k]!.push((await job(join(dir, `ubatch-v${k}-${i}.parquet`), v, `variant ${k}`)).s);
         };
         if (i % 2 === 1) await runVariants();
         if (i % 2 === 1) await runJob();
         td.push(await direct(files, join(dir, `direct-${i}.parquet`)));
+        cpuDirect.push(directCpu);
         if (i % 2 === 0) await runJob();
         if (i % 2 === 0) await runVariants();
         if (!values['no-decomposition']) {
@@ -178,7 +214,7 @@ async function main(): Promise<void> {
           maps_end_ms: maps.map((ch) => at(ch.provenance.endedAt)),
           maps_worker: maps.map((ch) => ch.provenance.worker.id.slice(-6)),
           maps_cpu_s: maps.map((ch) => +ch.usage.cpuSeconds.toFixed(3)),
-          ...(red ? { reduce_ms: [at(red.provenance.startedAt), at(red.provenance.endedAt)] } : {}),
+          ...(red ? { reduce_ms: [at(red.provenance.startedAt), at(red.provenance.endedAt)], reduce_worker: red.provenance.worker.id.slice(-6) } : {}),
           ...(closed ? { closed_ms: at(closed.entry.ts) } : {}),
           client_done_ms: j.doneAt - j.sentAt,
         };
@@ -200,6 +236,11 @@ async function main(): Promise<void> {
         overhead_vs_single_query: r3(median(ts) / median(td) - 1),
         ...(tp.length ? { direct_per_partition_s: r3(median(tp)), overhead_vs_same_decomposition: r3(median(ts) / median(tp) - 1) } : {}),
         ...(tu1.length ? { ubatch_one_task_per_partition_s: r3(median(tu1)) } : {}),
+        direct_cpu_s: r3(median(cpuDirect)),
+        ubatch_stack_cpu_s: r3(median(cpuUbatch)),
+        cpu_overhead: r3(median(cpuUbatch) / median(cpuDirect) - 1),
+        // per process, medians: nats-server, coordinator, worker 1, worker 2, ...
+        ubatch_cpu_by_process_s: (cpuBy[0] ?? []).map((_, k) => r3(median(cpuBy.map((x) => x[k]!)))),
         direct_runs: td.map(r3),
         ubatch_runs: ts.map(r3),
         ...(tp.length ? { direct_per_partition_runs: tp.map(r3) } : {}),

@@ -7,13 +7,17 @@
  * (enable_external_access=false + allowed_directories, then the configuration
  * locked), so a query cannot read /etc/passwd or another user's outputs, and
  * nothing a query leaves behind reaches the next attempt. What changes:
- *  - creating an instance (≈ 25 ms) happens ahead of time: a warm, still
- *    unlocked spare per thread count is created in the background while a task
- *    runs, and handed to the next task, which only adds its directories and
- *    locks it;
+ *  - creating an instance (≈ 25–70 ms of CPU) happens ahead of time: a warm,
+ *    still unlocked spare per thread count is created in the background when
+ *    a task has finished, and handed to the next task, which only adds its
+ *    directories and locks it;
  *  - closing one (≈ 15–30 ms of synchronous work on the event loop) happens
- *    while a later query runs (the loop is idle then), not between tasks
- *    when the worker commits one and fetches the next.
+ *    shortly after the task's result is committed, or while a later query runs,
+ *    not between tasks when the worker commits one and fetches the next.
+ * Both used to happen during the next task's query; with every core running a
+ * map (one task per slot) that CPU came off a map on the job's critical path,
+ * while after a task the worker's core is often idle (its job's other tasks
+ * are still running).
  */
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { tables } from '../astro/index.js';
@@ -40,6 +44,8 @@ const spares = new Map<number, Promise<Warm>>();
 const closing: Warm[] = [];
 let closeTimer: NodeJS.Timeout | undefined;
 let idleTimer: NodeJS.Timeout | undefined;
+/** released instances are closed this long after release (the worker commits the task's result first) */
+const RELEASED_CLOSE_MS = 150;
 /** a spare nobody took for this long is closed (an idle worker holds no DuckDB) */
 const SPARE_IDLE_MS = 60_000;
 
@@ -62,13 +68,13 @@ function closeNow(w: Warm): void {
 }
 
 /**
- * Released instances are closed while a later query runs (`whileQueryRuns`:
- * once it has run for 100 ms the event loop is idle, waiting for DuckDB's
- * threads), not in the gap between tasks when the worker commits one and
- * fetches the next, nor inside a short query (a small reduce); after 3 s
- * without a long enough query they are closed anyway.
+ * Released instances are closed RELEASED_CLOSE_MS after a task or query ends
+ * (the worker has committed its result by then), or while a later query runs
+ * (`whileQueryRuns`: once it has run for 100 ms the event loop is idle,
+ * waiting for DuckDB's threads) — not in the gap between tasks when the worker
+ * commits one and fetches the next, nor inside a short query (a small reduce).
  */
-function scheduleClose(delayMs = 3000): void {
+function scheduleClose(delayMs = RELEASED_CLOSE_MS): void {
   if (closing.length === 0) return;
   if (closeTimer) clearTimeout(closeTimer);
   closeTimer = setTimeout(() => {
@@ -81,6 +87,9 @@ function scheduleClose(delayMs = 3000): void {
 /** Call right after starting a query, and the returned function when it has finished: earlier instances are closed while it runs. */
 export function whileQueryRuns(): () => void {
   if (closing.length === 0) return () => undefined;
+  // not inside a short query: the timer below closes them once this one has run 100 ms, or scheduleClose after it
+  if (closeTimer) clearTimeout(closeTimer);
+  closeTimer = undefined;
   let timer: NodeJS.Timeout | undefined = setTimeout(function closeOne() {
     const w = closing.shift();
     if (w) closeNow(w);
@@ -128,7 +137,6 @@ export async function openSandboxedDuck(readDirs: readonly string[], writeDirs: 
   } catch {
     w = await create(t);
   }
-  if (opts.warm !== false) prepareSpare(t);
   let released = false;
   return {
     conn: w.conn,
@@ -141,6 +149,8 @@ export async function openSandboxedDuck(readDirs: readonly string[], writeDirs: 
       if (released) return;
       released = true;
       closing.push(w);
+      if (opts.warm !== false) prepareSpare(t);
+      // after the worker has committed the task (a few ms), unless a query comes first (whileQueryRuns)
       scheduleClose();
     },
   };
