@@ -14,10 +14,9 @@
  * params: see backgroundParams in protocol/image-params.ts.
  */
 import { join } from 'node:path';
-import { committedPath } from '../../protocol/index.js';
 import { fileRecord } from '../files.js';
 import type { ExecContext, ExecResult, Executor } from '../types.js';
-import { backgroundParams, singleImageUnit, toTaskError, writeRowsParquet, type ColumnType } from './image-common.js';
+import { backgroundParams, finalPathOf, hashInputsInBackground, singleImageUnit, toTaskError, writeRowsParquet, type ColumnType } from './image-common.js';
 import { runImageJob } from './image-thread.js';
 
 export const BACKGROUND_COLUMNS: ReadonlyArray<readonly [string, ColumnType]> = [
@@ -44,13 +43,12 @@ export const BACKGROUND_COLUMNS: ReadonlyArray<readonly [string, ColumnType]> = 
 async function runBackground(ctx: ExecContext): Promise<ExecResult> {
   const p = backgroundParams(ctx.spec.params);
   const { image: ref } = singleImageUnit(ctx.task.unit, ctx.task.taskId);
-  const hashing = fileRecord(ref.path);
-  hashing.catch(() => undefined);
+  const hashing = hashInputsInBackground([ref.path]);
   ctx.progress();
   // read, estimate, subtract and write the FITS outputs on a pool thread (./image-thread.ts)
   const bg = await runImageJob({ kind: 'background', ref, params: p, outDir: ctx.outDir, jobId: ctx.task.jobId }, ctx.signal);
   ctx.progress();
-  const finalOf = (rel: string) => (ctx.spec.output?.path ? committedPath(ctx.spec, false, ctx.task, rel) : join(ctx.outDir, rel));
+  const finalOf = finalPathOf(ctx);
   const written = [bg.calexpRel, bg.modelRel, bg.maskRel].filter((r): r is string => r !== null).map((r) => join(ctx.outDir, r));
   const row = {
     image: ref.path,
@@ -76,7 +74,7 @@ async function runBackground(ctx: ExecContext): Promise<ExecResult> {
   await writeRowsParquet(table, BACKGROUND_COLUMNS, [row], ctx.scratchDir);
   const outputs = await Promise.all([...written.map((f) => fileRecord(f)), fileRecord(table, 1)]);
   ctx.progress();
-  return { inputs: [await hashing], outputs, rows: 1, summary: row };
+  return { inputs: await hashing, outputs, rows: 1, summary: row };
 }
 
 export const imageBackgroundExecutor: Executor = {

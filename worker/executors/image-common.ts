@@ -13,7 +13,8 @@ import { fits, hats, imaging, wcs as wcsNs } from '../../astro/index.js';
 import { ImageParamError, type ImageRef } from '../../protocol/image-params.js';
 import { InputError, TaskCancelledError } from '../errors.js';
 import { fileRecord } from '../files.js';
-import type { FileRecord } from '../../protocol/index.js';
+import { committedPath, type FileRecord } from '../../protocol/index.js';
+import type { ExecContext } from '../types.js';
 
 // the parameter parsers and task units live in protocol/ (shared with the planner)
 export * from '../../protocol/image-params.js';
@@ -189,4 +190,16 @@ export function toTaskError(err: unknown, where: string, signal: AbortSignal): u
   if (err instanceof imaging.ImagingIoError && !/^cannot write/.test(err.message)) return new InputError(`${err.message}${err.cause ? `: ${firstLine(err.cause)}` : ''}`, 'invalid_input', err.path ?? where, { cause: err });
   if (err instanceof fits.FitsError) return new InputError(`FITS error: ${err.message}`, 'invalid_input', where, { cause: err });
   return err;
+}
+
+/** hash the inputs for provenance while the pixels are worked on; await the promise when the task ends */
+export function hashInputsInBackground(paths: string[]): Promise<FileRecord[]> {
+  const hashing = Promise.all(paths.map((f) => fileRecord(f)));
+  hashing.catch(() => undefined); // awaited (and its error raised) at the end of the task
+  return hashing;
+}
+
+/** where a file the attempt writes at `rel` will be once committed: under the job's output path, else in the attempt dir */
+export function finalPathOf(ctx: ExecContext): (rel: string) => string {
+  return (rel) => (ctx.spec.output?.path ? committedPath(ctx.spec, false, ctx.task, rel) : join(ctx.outDir, rel));
 }

@@ -23,7 +23,7 @@ import { extname, join } from 'node:path';
 import { hats } from '../../astro/index.js';
 import { fileRecord } from '../files.js';
 import type { ExecContext, ExecResult, Executor } from '../types.js';
-import { firstLine, ImageParamError, injectParams, singleImageUnit, toTaskError, writeRowsParquet, type ColumnType } from './image-common.js';
+import { firstLine, hashInputsInBackground, ImageParamError, injectParams, singleImageUnit, toTaskError, writeRowsParquet, type ColumnType } from './image-common.js';
 import { runImageJob, type InjectJob } from './image-thread.js';
 
 export const INJECTED_COLUMNS: ReadonlyArray<readonly [string, ColumnType]> = [
@@ -98,8 +98,7 @@ async function catalogRows(path: string): Promise<Record<string, unknown>[]> {
 async function runInject(ctx: ExecContext): Promise<ExecResult> {
   const p = injectParams(ctx.spec.params);
   const { image: ref } = singleImageUnit(ctx.task.unit, ctx.task.taskId);
-  const hashing = Promise.all([fileRecord(ref.path), ...('catalog' in p.sources ? [fileRecord(p.sources.catalog)] : [])]);
-  hashing.catch(() => undefined);
+  const hashing = hashInputsInBackground([ref.path, ...('catalog' in p.sources ? [p.sources.catalog] : [])]);
   const job: InjectJob = { kind: 'inject', ref, params: p, outDir: ctx.outDir, jobId: ctx.task.jobId };
   if ('catalog' in p.sources) job.catalogRows = await catalogRows(p.sources.catalog);
   ctx.progress();

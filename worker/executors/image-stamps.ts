@@ -17,10 +17,9 @@
  * params: see stampsParams in protocol/image-params.ts.
  */
 import { join } from 'node:path';
-import { committedPath } from '../../protocol/index.js';
 import { fileRecord } from '../files.js';
 import type { ExecContext, ExecResult, Executor } from '../types.js';
-import { fileRecordsOf, stampsParams, stampsUnit, toTaskError, writeRowsParquet, type ColumnType } from './image-common.js';
+import { fileRecordsOf, finalPathOf, hashInputsInBackground, stampsParams, stampsUnit, toTaskError, writeRowsParquet, type ColumnType } from './image-common.js';
 import { runImageJob } from './image-thread.js';
 
 export const STAMP_COLUMNS: ReadonlyArray<readonly [string, ColumnType]> = [
@@ -60,9 +59,8 @@ export const STACK_COLUMNS: ReadonlyArray<readonly [string, ColumnType]> = [
 async function runStamps(ctx: ExecContext): Promise<ExecResult> {
   const p = stampsParams(ctx.spec.params);
   const unit = stampsUnit(ctx.task.unit, ctx.task.taskId);
-  const hashing = Promise.all(unit.images.map((r) => fileRecord(r.path)));
-  hashing.catch(() => undefined);
-  const finalOf = (rel: string) => (ctx.spec.output?.path ? committedPath(ctx.spec, false, ctx.task, rel) : join(ctx.outDir, rel));
+  const hashing = hashInputsInBackground(unit.images.map((r) => r.path));
+  const finalOf = finalPathOf(ctx);
   ctx.progress();
   // cutting, FITS/PNG writing and stacking on a pool thread (./image-thread.ts)
   const r = await runImageJob({ kind: 'stamps', unit, params: p, outDir: ctx.outDir }, ctx.signal);
