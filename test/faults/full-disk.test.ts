@@ -18,6 +18,7 @@ import { readLedger, summarizeLedger } from '../../ledger/index.js';
 import type { UbatchClient } from '../../protocol/index.js';
 import { queryJson } from '../helpers/expect.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
+import { NatsCluster } from '../../ops/nats-server.js';
 
 const MiB = 1024 * 1024;
 let mnt: string | undefined;
@@ -41,20 +42,29 @@ if (!mounted) console.warn(`full-disk tests skipped: ${why}`);
 const outPath = (name: string) => join(mnt!, 'out', 'dora', name);
 const free = () => statfsSync(mnt!).bavail * statfsSync(mnt!).bsize;
 
-describe.skipIf(!mounted)('fault 16: full disk on the output root', () => {
+afterAll(async () => {
+  if (mounted) spawnSync('umount', [mnt!]);
+  if (mnt) await rm(mnt, { recursive: true, force: true });
+});
+
+// on one nats-server and on a 3-node cluster with R3 streams, one after the other on the same small disk
+for (const mode of [{ name: 'one node', cluster: false }, { name: '3-node cluster, R3 streams', cluster: true }]) describe.skipIf(!mounted)(`fault 16: full disk on the output root (${mode.name})`, () => {
   let s: TestStack;
   let c: UbatchClient;
   let catalog: string;
+  let cluster: NatsCluster | undefined;
   beforeAll(async () => {
-    s = await startStack({ workers: 1, coordinator: { outputRoot: join(mnt!, 'out') }, worker: { scratchRoot: join(mnt!, 'scratch') } });
+    if (mode.cluster) cluster = await NatsCluster.start(3);
+    s = await startStack({ workers: 1, coordinator: { outputRoot: join(mnt!, 'out') }, worker: { scratchRoot: join(mnt!, 'scratch') }, ...(cluster ? { servers: cluster.urls, replicas: 3 } : {}) });
     c = await s.client('dora');
     catalog = join(s.dir, 'object');
     await survey.generateObjectCatalog(catalog, { rows: 60_000, seed: 16, maxRowsPerPartition: 8000, region: { raMin: 10, raMax: 40, decMin: -30, decMax: 0 } });
   });
   afterAll(async () => {
     await s?.stop();
-    if (mounted) spawnSync('umount', [mnt!]);
-    if (mnt) await rm(mnt, { recursive: true, force: true });
+    await cluster?.cleanup();
+    // an empty disk for the next mode
+    if (mounted) for (const f of readdirSync(mnt!)) await rm(join(mnt!, f), { recursive: true, force: true });
   });
 
   it('a command writing past the free space fails with disk_full (ENOSPC and the path), leaving nothing behind', async () => {
