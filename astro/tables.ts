@@ -39,6 +39,12 @@ export interface TypedColumns<K extends readonly ColumnKind[]> {
   valid: (Uint8Array | undefined)[];
 }
 
+/**
+ * Where {@link readColumns} puts an 'f64' or 'i64' column of `n` rows (column index `column`):
+ * an array of exactly that type and length (e.g. a view of reused memory), or undefined for a new one.
+ */
+export type ColumnAlloc = (kind: 'f64' | 'i64', n: number, column: number) => Float64Array | BigInt64Array | undefined;
+
 /** The minimal shape of a DuckDB connection this needs (keeps astro/tables free of a hard type import). */
 interface ChunkedResult {
   readonly rowCount: number;
@@ -61,12 +67,20 @@ interface VectorInternals {
  * from DuckDB's vector memory); otherwise its values are read one by one
  * through the vector (NULL → NaN / 0n). No per-row objects, no per-value
  * conversion through JS value converters. `kinds[i]` says how column i is
- * returned; the query must produce exactly that many columns.
+ * returned; the query must produce exactly that many columns. `alloc` may
+ * supply the typed output arrays (every element is written).
  */
-export async function readColumns<const K extends readonly ColumnKind[]>(conn: RunsSql, sql: string, kinds: K): Promise<TypedColumns<K>> {
+export async function readColumns<const K extends readonly ColumnKind[]>(conn: RunsSql, sql: string, kinds: K, alloc?: ColumnAlloc): Promise<TypedColumns<K>> {
   const res = (await conn.run(sql)) as ChunkedResult;
   const n = res.rowCount;
-  const cols: unknown[] = kinds.map((k) => (k === 'f64' ? new Float64Array(n) : k === 'i64' ? new BigInt64Array(n) : new Array<unknown>(n)));
+  const cols: unknown[] = kinds.map((k, j) => {
+    const given = k === 'f64' || k === 'i64' ? alloc?.(k, n, j) : undefined;
+    if (given !== undefined) {
+      if (given.length !== n || (k === 'f64' ? !(given instanceof Float64Array) : !(given instanceof BigInt64Array))) throw new TypeError(`readColumns: alloc gave a ${given.constructor.name} of ${given.length} for a ${k} column of ${n} rows`);
+      return given;
+    }
+    return k === 'f64' ? new Float64Array(n) : k === 'i64' ? new BigInt64Array(n) : new Array<unknown>(n);
+  });
   const valid: (Uint8Array | undefined)[] = kinds.map(() => undefined);
   let off = 0;
   for (let c = 0; c < res.chunkCount; c++) {

@@ -6,7 +6,7 @@
  * executors in this process, no NATS) to separate the cost of the mesh from
  * the executor's own I/O. Runs alternate, medians are compared.
  *
- *   npx tsc -p tsconfig.json && node dist/bench/science-mesh.js [--repeats 3] [--objects 1000] [--left 100000] [--right-objects 1250000]
+ *   npx tsc -p tsconfig.json && node dist/bench/science-mesh.js [--repeats 3] [--warmup 1] [--objects 1000] [--left 100000] [--right-objects 1250000]
  *
  * periodogram: `--objects` light curves x ~200 epochs (one band), 10,000 frequencies, fast method, top 3 peaks.
  *   bare kernel = lombScargleBatch over the light curves already in memory (one thread).
@@ -30,6 +30,8 @@ import { closeIdleThreads } from '../worker/executors/thread-pool.js';
 const { values: args } = parseArgs({
   options: {
     repeats: { type: 'string', default: '3' },
+    /** first runs of each kind left out of the medians (first job on a fresh worker: thread start, JIT, input hash cache) */
+    warmup: { type: 'string', default: '1' },
     objects: { type: 'string', default: '1000' },
     left: { type: 'string', default: '100000' },
     'right-objects': { type: 'string', default: '1250000' },
@@ -42,6 +44,7 @@ const { values: args } = parseArgs({
 });
 const METHOD = args.method === 'exact' ? 'exact' : 'fast';
 const REPEATS = Number(args.repeats);
+const WARMUP = Number(args.warmup);
 const OBJECTS = Number(args.objects);
 const LEFT = Number(args.left);
 const RIGHT_OBJECTS = Number(args['right-objects']);
@@ -118,6 +121,10 @@ function verdict(kind: string, what: string, s: Series): { line: string; json: R
     kernel_with_read_s: m(s.withRead), kernel_with_read_cpu_s: m(s.withReadCpu),
     overhead_wall_vs_kernel_with_read: m(s.mesh) / m(s.withRead) - 1,
     overhead_cpu_vs_kernel_with_read: m(s.meshCpu) / m(s.withReadCpu) - 1,
+    // medians of the per-repeat ratios (each mesh run against the baselines of the same repeat)
+    paired_cpu_vs_kernel: m(s.meshCpu.map((x, i) => x / s.kernelCpu[i]! - 1)),
+    paired_cpu_vs_kernel_with_read: m(s.meshCpu.map((x, i) => x / s.withReadCpu[i]! - 1)),
+    paired_wall_vs_kernel_with_read: m(s.mesh.map((x, i) => x / s.withRead[i]! - 1)),
   };
   const pc = (x: number) => `${(100 * x).toFixed(1)} %`;
   return {
@@ -125,7 +132,8 @@ function verdict(kind: string, what: string, s: Series): { line: string; json: R
     line: `${kind} ${what}: wall kernel ${j.kernel_s.toFixed(2)} s / ubatch run ${j.local_s.toFixed(2)} s / mesh ${j.mesh_s.toFixed(2)} s; ` +
       `CPU kernel ${j.kernel_cpu_s.toFixed(2)} s / ubatch run ${j.local_cpu_s.toFixed(2)} s / mesh worker ${j.mesh_cpu_s.toFixed(2)} s -> ` +
       `mesh overhead ${pc(j.overhead_wall_vs_kernel)} wall and ${pc(j.overhead_cpu_vs_kernel)} CPU vs (a) kernel on data in memory; ` +
-      `${pc(j.overhead_wall_vs_kernel_with_read)} wall and ${pc(j.overhead_cpu_vs_kernel_with_read)} CPU vs (b) kernel + reading the Parquet (${j.kernel_with_read_s.toFixed(2)} s / ${j.kernel_with_read_cpu_s.toFixed(2)} s CPU); ${pc(j.overhead_wall_vs_local)} wall vs ubatch run`,
+      `${pc(j.overhead_wall_vs_kernel_with_read)} wall and ${pc(j.overhead_cpu_vs_kernel_with_read)} CPU vs (b) kernel + reading the Parquet (${j.kernel_with_read_s.toFixed(2)} s / ${j.kernel_with_read_cpu_s.toFixed(2)} s CPU); ${pc(j.overhead_wall_vs_local)} wall vs ubatch run; ` +
+      `paired per repeat (median): CPU ${pc(j.paired_cpu_vs_kernel)} vs (a), ${pc(j.paired_cpu_vs_kernel_with_read)} vs (b), wall ${pc(j.paired_wall_vs_kernel_with_read)} vs (b); medians of ${s.mesh.length} repeats after ${WARMUP} warm-up`,
   };
 }
 
@@ -179,7 +187,7 @@ async function main(): Promise<void> {
   const summary: string[] = [];
   try {
     const client = await stack.client('bench');
-    emit({ event: 'start', cpus: cpus().length, node: process.version, loadavg: loadavg(), repeats: REPEATS });
+    emit({ event: 'start', cpus: cpus().length, node: process.version, loadavg: loadavg(), repeats: REPEATS, warmup: WARMUP });
 
     if (args.only === undefined || args.only === 'periodogram') {
       // ---------------- periodogram
@@ -203,7 +211,8 @@ async function main(): Promise<void> {
       const lcs = [...byObj.values()].map((l) => ({ t: Float64Array.from(l.t), y: Float64Array.from(l.y), dy: Float64Array.from(l.dy) }));
       const epochs = rows.length / lcs.length;
       const s = series();
-      for (let rep = 0; rep < REPEATS; rep++) {
+      for (let rep = 0; rep < WARMUP + REPEATS; rep++) {
+        const t = rep < WARMUP ? series() : s;
         // (b) what a user writes by hand: read the same Parquet files (DuckDB, columnar into typed arrays), group, run the kernel
         const cb = process.cpuUsage();
         const tb = performance.now();
@@ -219,21 +228,21 @@ async function main(): Promise<void> {
           }
           return lombscargle.lombScargleBatch(curves, grid, { method: METHOD, topN: 3 });
         });
-        s.withRead.push((performance.now() - tb) / 1000);
-        s.withReadCpu.push(cpuSince(cb));
+        t.withRead.push((performance.now() - tb) / 1000);
+        t.withReadCpu.push(cpuSince(cb));
         const c0 = process.cpuUsage();
         const t0 = performance.now();
         const out = lombscargle.lombScargleBatch(lcs, grid, { method: METHOD, topN: 3 });
         if (outB.length !== out.length) throw new Error(`baseline (b) found ${outB.length} curves, (a) ${out.length}`);
-        s.kernel.push((performance.now() - t0) / 1000);
-        s.kernelCpu.push(cpuSince(c0));
+        t.kernel.push((performance.now() - t0) / 1000);
+        t.kernelCpu.push(cpuSince(c0));
         const m = await timeMesh(stack, client, { ...spec, output: { path: join(dir, `periods-${rep}`) } });
-        s.mesh.push(m.wall);
-        s.meshCpu.push(m.cpu);
+        t.mesh.push(m.wall);
+        t.meshCpu.push(m.cpu);
         const l = await timeLocal(spec, join(dir, `periods-local-${rep}`));
-        s.local.push(l.wall);
-        s.localCpu.push(l.cpu);
-        emit({ event: 'run', kind: 'periodogram', method: METHOD, rep, kernel_s: s.kernel.at(-1), kernel_cpu_s: s.kernelCpu.at(-1), kernel_with_read_s: s.withRead.at(-1), kernel_with_read_cpu_s: s.withReadCpu.at(-1), mesh_s: m.wall, mesh_cpu_s: m.cpu, local_s: l.wall, local_cpu_s: l.cpu, tasks: m.tasks, curves: out.length, rows_out: m.rows, loadavg: loadavg()[0] });
+        t.local.push(l.wall);
+        t.localCpu.push(l.cpu);
+        emit({ event: 'run', kind: 'periodogram', method: METHOD, rep, warmup: rep < WARMUP, kernel_s: t.kernel.at(-1), kernel_cpu_s: t.kernelCpu.at(-1), kernel_with_read_s: t.withRead.at(-1), kernel_with_read_cpu_s: t.withReadCpu.at(-1), mesh_s: m.wall, mesh_cpu_s: m.cpu, local_s: l.wall, local_cpu_s: l.cpu, tasks: m.tasks, curves: out.length, rows_out: m.rows, loadavg: loadavg()[0] });
         await rm(join(dir, `periods-${rep}`), { recursive: true, force: true });
       }
       const v = verdict('periodogram', `${METHOD}, ${lcs.length} curves x ${epochs.toFixed(0)} epochs x ${freq.n} freqs`, s);
@@ -260,7 +269,8 @@ async function main(): Promise<void> {
       const rp = { ra: Float64Array.from(R, (r) => r.ra as number), dec: Float64Array.from(R, (r) => r.dec as number) };
       const spec: JobSpec = { kind: 'crossmatch', input: { left, right: gaia }, params: { radius_arcsec: 1, k: 1 }, output: { path: '' }, resources: { cores: 1 } };
       const s = series();
-      for (let rep = 0; rep < REPEATS; rep++) {
+      for (let rep = 0; rep < WARMUP + REPEATS; rep++) {
+        const t = rep < WARMUP ? series() : s;
         // (b) by hand: read both sides' positions from the same Parquet files (DuckDB, columnar into typed arrays), match
         const cb = process.cpuUsage();
         const tb = performance.now();
@@ -269,22 +279,22 @@ async function main(): Promise<void> {
           const b = await tables.readColumns(conn, `SELECT ra, dec FROM read_parquet(${files(g)})`, ['f64', 'f64'] as const);
           return crossmatch.crossmatch({ ra: a.columns[0], dec: a.columns[1] }, { ra: b.columns[0], dec: b.columns[1] }, { radiusArcsec: 1 });
         });
-        s.withRead.push((performance.now() - tb) / 1000);
-        s.withReadCpu.push(cpuSince(cb));
+        t.withRead.push((performance.now() - tb) / 1000);
+        t.withReadCpu.push(cpuSince(cb));
         const c0 = process.cpuUsage();
         const t0 = performance.now();
         const pairs = crossmatch.crossmatch(lp, rp, { radiusArcsec: 1 });
         if (pairsB.left.length !== pairs.left.length) throw new Error(`baseline (b) found ${pairsB.left.length} pairs, (a) ${pairs.left.length}`);
-        s.kernel.push((performance.now() - t0) / 1000);
-        s.kernelCpu.push(cpuSince(c0));
+        t.kernel.push((performance.now() - t0) / 1000);
+        t.kernelCpu.push(cpuSince(c0));
         const m = await timeMesh(stack, client, { ...spec, output: { path: join(dir, `xm-${rep}`) } });
-        s.mesh.push(m.wall);
-        s.meshCpu.push(m.cpu);
+        t.mesh.push(m.wall);
+        t.meshCpu.push(m.cpu);
         const l = await timeLocal(spec, join(dir, `xm-local-${rep}`));
-        s.local.push(l.wall);
-        s.localCpu.push(l.cpu);
+        t.local.push(l.wall);
+        t.localCpu.push(l.cpu);
         if (m.rows !== pairs.left.length) throw new Error(`mesh found ${m.rows} pairs, the kernel ${pairs.left.length}`);
-        emit({ event: 'run', kind: 'crossmatch', rep, kernel_s: s.kernel.at(-1), kernel_cpu_s: s.kernelCpu.at(-1), kernel_with_read_s: s.withRead.at(-1), kernel_with_read_cpu_s: s.withReadCpu.at(-1), mesh_s: m.wall, mesh_cpu_s: m.cpu, local_s: l.wall, local_cpu_s: l.cpu, tasks: m.tasks, pairs: pairs.left.length, loadavg: loadavg()[0] });
+        emit({ event: 'run', kind: 'crossmatch', rep, warmup: rep < WARMUP, kernel_s: t.kernel.at(-1), kernel_cpu_s: t.kernelCpu.at(-1), kernel_with_read_s: t.withRead.at(-1), kernel_with_read_cpu_s: t.withReadCpu.at(-1), mesh_s: m.wall, mesh_cpu_s: m.cpu, local_s: l.wall, local_cpu_s: l.cpu, tasks: m.tasks, pairs: pairs.left.length, loadavg: loadavg()[0] });
         await rm(join(dir, `xm-${rep}`), { recursive: true, force: true });
       }
       const v = verdict('crossmatch', `${lp.ra.length} x ${rp.ra.length} within 1"`, s);

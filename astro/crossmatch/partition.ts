@@ -135,11 +135,16 @@ interface Described {
   types: Map<string, string>;
 }
 
-async function columnsOf(conn: DuckDBConnection, files: readonly string[], where: string): Promise<Described> {
+async function columnsOf(conn: DuckDBConnection, files: readonly string[], where: string, scratch?: Scratch): Promise<Described> {
+  const key = files.join('\n');
+  const known = scratch?.schemas.get(key);
+  if (known) return known;
   try {
     const r = await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${readParquetSql(files)}`);
     const rows = r.getRows();
-    return { names: rows.map((row) => String(row[0])), types: new Map(rows.map((row) => [String(row[0]), String(row[1])])) };
+    const d = { names: rows.map((row) => String(row[0])), types: new Map(rows.map((row) => [String(row[0]), String(row[1])])) };
+    scratch?.schemas.set(key, d);
+    return d;
   } catch (err) {
     throw new CrossmatchReadError(where, `cannot read the schema: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }
@@ -169,7 +174,11 @@ function readPlan(d: Described, idColumn: string | undefined, wantHp29: boolean)
 }
 
 /** Rows of a partition, one columnar read per file (row positions follow the files' own order). */
-async function readRows(conn: DuckDBConnection, catalog: HatsCatalog, partition: HatsPartition, plan: ReadPlan): Promise<Rows> {
+/**
+ * With `into`, a one-file partition's typed columns are read straight into `into.scratch` under
+ * names prefixed `into.tag` (valid until the next read with that tag).
+ */
+async function readRows(conn: DuckDBConnection, catalog: HatsCatalog, partition: HatsPartition, plan: ReadPlan, into?: { scratch: Scratch; tag: string }): Promise<Rows> {
   const idSql = plan.idColumn === undefined ? 'NULL' : sqlIdent(plan.idColumn);
   const parts: { ra: Float64Array; dec: Float64Array; big?: BigInt64Array; valid?: Uint8Array | undefined; vals?: unknown[]; hp?: BigInt64Array }[] = [];
   for (const file of partition.files) {
@@ -178,7 +187,10 @@ async function readRows(conn: DuckDBConnection, catalog: HatsCatalog, partition:
     const cols = [`CAST(${sqlIdent(catalog.raColumn)} AS DOUBLE)`, `CAST(${sqlIdent(catalog.decColumn)} AS DOUBLE)`, idSql, ...(plan.withHp29 ? ['"_healpix_29"'] : [])];
     let r;
     try {
-      r = await readColumns(conn, `SELECT ${cols.join(', ')} FROM ${readParquetSql([file])}`, ['f64', 'f64', plan.idIsBigint ? 'i64' : 'any', ...(plan.withHp29 ? (['i64'] as const) : [])] as const);
+      const alloc = into && partition.files.length === 1
+        ? (kind: 'f64' | 'i64', n: number, j: number) => (kind === 'f64' ? into.scratch.f64(`${into.tag}.${j}`, n) : into.scratch.i64(`${into.tag}.${j}`, n))
+        : undefined;
+      r = await readColumns(conn, `SELECT ${cols.join(', ')} FROM ${readParquetSql([file])}`, ['f64', 'f64', plan.idIsBigint ? 'i64' : 'any', ...(plan.withHp29 ? (['i64'] as const) : [])] as const, alloc);
     } catch (err) {
       throw new CrossmatchReadError(file, `${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
@@ -407,13 +419,14 @@ export async function crossmatchPartition(
       const mPart = unit.margin && margin ? findPartition(margin, unit.margin) : undefined;
       for (const part of [rPart, mPart]) {
         if (rightPlan === undefined && part && part.files.length > 0) {
-          const d = await columnsOf(conn, part.files, part.files[0]!);
+          const d = await columnsOf(conn, part.files, part.files[0]!, scratch);
           rightPlan = readPlan(d, resolveIdColumn(right, options.rightIdColumn, d.names), true);
         }
       }
-      if (marginHp29 === undefined && mPart && mPart.files.length > 0) marginHp29 = (await columnsOf(conn, mPart.files, mPart.files[0]!)).types.get('_healpix_29') === 'BIGINT';
-      const primary = rPart && rPart.files.length > 0 && rightPlan ? await readRows(conn, right, rPart, { ...rightPlan, withHp29: false }) : undefined;
-      let marginRows = mPart && mPart.files.length > 0 && rightPlan && margin ? await readRows(conn, margin, mPart, { ...rightPlan, withHp29: marginHp29 === true }) : undefined;
+      if (marginHp29 === undefined && mPart && mPart.files.length > 0) marginHp29 = (await columnsOf(conn, mPart.files, mPart.files[0]!, scratch)).types.get('_healpix_29') === 'BIGINT';
+      // the right rows live until this unit's pairs are gathered: read into reused memory
+      const primary = rPart && rPart.files.length > 0 && rightPlan ? await readRows(conn, right, rPart, { ...rightPlan, withHp29: false }, { scratch, tag: 'primary' }) : undefined;
+      let marginRows = mPart && mPart.files.length > 0 && rightPlan && margin ? await readRows(conn, margin, mPart, { ...rightPlan, withHp29: marginHp29 === true }, { scratch, tag: 'margin' }) : undefined;
       if (primary && marginRows && rPart && rightPlan?.idColumn !== undefined) marginRows = dropMarginDuplicates(primary, marginRows, rPart);
       const batches = [primary, marginRows].filter((r): r is Rows => r !== undefined && r.ra.length > 0);
       if (batches.length === 0) continue;

@@ -32,6 +32,13 @@ export class Scratch {
     return new Int32Array(this.buffer(name, 4 * n), 0, n);
   }
 
+  i64(name: string, n: number): BigInt64Array {
+    return new BigInt64Array(this.buffer(name, 8 * n), 0, n);
+  }
+
+  /** Schemas (DESCRIBE results) of files already looked at, by path: a task's partitions share them. */
+  readonly schemas = new Map<string, { names: string[]; types: Map<string, string> }>();
+
   /** Bytes held (for tests and diagnostics). */
   get bytes(): number {
     let s = 0;

@@ -26,7 +26,7 @@ import { dirname, join } from 'node:path';
 import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
 import { crossmatch, hats, tables } from '../../astro/index.js';
 import { InputError, TaskCancelledError, TaskFailedError } from '../errors.js';
-import { fileRecord } from '../files.js';
+import { fileRecord, inputRecord } from '../files.js';
 import { hatsLeafRelPath, type PartitionRef } from '../../protocol/index.js';
 import type { ExecContext, ExecResult, Executor } from '../types.js';
 
@@ -231,6 +231,27 @@ async function matchWhole(conn: DuckDBConnection, leftTable: string, unit: Cross
     rightDec: Float64Array.from(m.right, (r) => right.dec[r]!),
     marginUsed: false,
   };
+}
+
+/**
+ * Kernel scratch memory (astro/crossmatch/scratch.ts) kept between tasks of this process: a task
+ * takes one (concurrent tasks each their own) and gives it back; the idle ones are dropped after
+ * SCRATCH_IDLE_MS, so a worker that stops matching does not keep the memory.
+ */
+const idleScratch: crossmatch.Scratch[] = [];
+const SCRATCH_IDLE_MS = 30_000;
+let scratchTimer: NodeJS.Timeout | undefined;
+
+function takeScratch(): crossmatch.Scratch {
+  return idleScratch.pop() ?? new crossmatch.Scratch();
+}
+
+function giveScratch(s: crossmatch.Scratch): void {
+  s.schemas.clear(); // files may change between tasks: schemas are known for one task only
+  idleScratch.push(s);
+  if (scratchTimer) clearTimeout(scratchTimer);
+  scratchTimer = setTimeout(() => (idleScratch.length = 0), SCRATCH_IDLE_MS);
+  scratchTimer.unref();
 }
 
 /** What the partitions of one task share: the whole right side of a plain-file right (read and indexed once). */
@@ -516,9 +537,9 @@ export const crossmatchExecutor: Executor = {
     const unit: CrossmatchUnit = { left: checkSide(u.left, 'left', ctx.task.taskId), right: checkSide(u.right, 'right', ctx.task.taskId) };
     const batched = parts.length > 1 && parts.every((x) => x.order >= 0);
     const rFiles = rightFiles(unit.right, true);
-    const hashing = Promise.all([...parts.flatMap((x) => x.files), ...rFiles].map((f) => fileRecord(f).catch((err) => { throw new InputError(`input not found: ${f}`, 'input_not_found', f, { cause: err }); })));
+    const hashing = Promise.all([...parts.flatMap((x) => x.files), ...rFiles].map((f) => inputRecord(f).catch((err) => { throw new InputError(`input not found: ${f}`, 'input_not_found', f, { cause: err }); })));
     hashing.catch(() => undefined);
-    const cache: TaskCache = { scratch: new crossmatch.Scratch() };
+    const cache: TaskCache = { scratch: takeScratch() };
     const done = await hats.withDuck(async (conn) => {
       const list: { out: string; summary: Awaited<ReturnType<typeof matchOne>> }[] = [];
       for (const part of parts) {
@@ -528,7 +549,7 @@ export const crossmatchExecutor: Executor = {
         ctx.progress();
       }
       return list;
-    });
+    }).finally(() => giveScratch(cache.scratch));
     const inputs = await hashing;
     const outputs = await Promise.all(done.map((d) => fileRecord(d.out, d.summary.pairs)));
     const pairs = done.reduce((s, d) => s + d.summary.pairs, 0);

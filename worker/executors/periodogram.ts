@@ -36,7 +36,7 @@ import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
 import { hats, tables } from '../../astro/index.js';
 import { hatsLeafRelPath, type PartitionRef } from '../../protocol/index.js';
 import { InputError, TaskCancelledError, TaskFailedError } from '../errors.js';
-import { fileRecord } from '../files.js';
+import { fileRecord, inputRecord } from '../files.js';
 import type { ExecContext, ExecResult, Executor } from '../types.js';
 import {
   allTimes,
@@ -513,7 +513,7 @@ export const periodogramExecutor: Executor = {
     const parts = taskPartitions(ctx);
     if (parts.length === 0 || parts.some((x) => x.files.length === 0)) throw new InputError('task has no input partition', 'invalid_task', `task ${ctx.task.taskId}`);
     const batched = parts.length > 1 && parts.every((x) => x.order >= 0);
-    const hashing = Promise.all(parts.flatMap((x) => x.files).map((f) => fileRecord(f).catch((err) => { throw new InputError(`input not found: ${f}`, 'input_not_found', f, { cause: err }); })));
+    const hashing = Promise.all(parts.flatMap((x) => x.files).map((f) => inputRecord(f).catch((err) => { throw new InputError(`input not found: ${f}`, 'input_not_found', f, { cause: err }); })));
     hashing.catch(() => undefined);
     const outputs: ExecResult['outputs'] = [];
     const sec = { read: 0, compute: 0, write: 0 };
