@@ -20,7 +20,7 @@ import { Coordinator } from '../../coordinator/index.js';
 import { WorkerDaemon } from '../../worker/index.js';
 import { ApiCode, Buckets, encode, ObjectStores, ensureTopology, Streams, UbatchApiError, UbatchClient, type JobInfo } from '../../protocol/index.js';
 import { readLedger } from '../../ledger/index.js';
-import { NatsServer } from '../../ops/nats-server.js';
+import { NatsCluster, NatsServer } from '../../ops/nats-server.js';
 import { addUser, bcryptHash, bcryptVerify, connectOptionsFor, initAuth, permissionsFor, readCredentials, type AuthFiles, type Credentials } from '../../ops/auth.js';
 import { includeLine, registerAuthCommands } from '../../ops/commands/auth.js';
 import type { Runtime } from '../../ops/commands/runtime.js';
@@ -86,11 +86,17 @@ async function waitFor(cond: () => boolean, timeoutMs: number): Promise<void> {
   }
 }
 
-describe('NATS authentication and permissions (ops/auth.ts)', () => {
+// on one nats-server and on a 3-node loopback cluster (every node includes the same auth.conf) with R3 streams
+for (const mode of [{ name: 'one node', cluster: false }, { name: '3-node cluster, R3 streams', cluster: true }]) describe(`NATS authentication and permissions (ops/auth.ts), ${mode.name}`, () => {
   let dir: string;
   let files: AuthFiles;
   let conf: string;
-  let server: NatsServer;
+  let nodes: NatsServer[] = [];
+  let cluster: NatsCluster | undefined;
+  const topology = mode.cluster ? { topology: { replicas: 3 } } : {};
+  /** what every node logged last (violations are logged by the node the client is connected to) */
+  const logTail = (n: number) => nodes.map((x) => x.logTail(n)).join('\n');
+  const urls = () => nodes.map((x) => x.url);
   let coordinator: Coordinator;
   let coordNc: NatsConnection;
   let worker: WorkerDaemon;
@@ -100,7 +106,7 @@ describe('NATS authentication and permissions (ops/auth.ts)', () => {
   const connectAs = async (name: string, extra: Partial<NodeConnectionOptions> = {}): Promise<NatsConnection> => {
     const c = creds[name];
     if (!c) throw new Error(`no creds for ${name}`);
-    const nc = await connect({ servers: server.url, ...connectOptionsFor(c), maxReconnectAttempts: -1, reconnectTimeWait: 100, ...extra });
+    const nc = await connect({ servers: urls(), ...connectOptionsFor(c), maxReconnectAttempts: -1, reconnectTimeWait: 100, ...extra });
     conns.push(nc);
     return nc;
   };
@@ -113,11 +119,15 @@ describe('NATS authentication and permissions (ops/auth.ts)', () => {
     for (const w of files.written) creds[w.name] = await readCredentials(w.credsPath);
     // started through `include`, as `ubatch auth init` tells operators to (a reload re-reads it). nats-server
     // 2.9.10 joins an include path to the including file's folder even when it is absolute: use a relative one
-    server = await NatsServer.start({ storeDir: join(dir, 'nats'), configText: `${includeLine(files.confPath, join(dir, 'nats', 'nats-server.conf'))}\n` });
+    if (mode.cluster) {
+      // node i's config is <dir>/nats/n<i>/nats-server.conf: the same relative include for all three
+      cluster = await NatsCluster.start(3, { storeDir: join(dir, 'nats'), configText: `${includeLine(files.confPath, join(dir, 'nats', 'n0', 'nats-server.conf'))}\n` });
+      nodes = cluster.servers;
+    } else nodes = [await NatsServer.start({ storeDir: join(dir, 'nats'), configText: `${includeLine(files.confPath, join(dir, 'nats', 'nats-server.conf'))}\n` })];
     coordNc = await connectAs('coordinator');
-    coordinator = await Coordinator.create({ nc: coordNc, service: { operators: ['ops'] } }, { outputRoot: join(dir, 'out'), flushMs: 20 });
+    coordinator = await Coordinator.create({ nc: coordNc, service: { operators: ['ops'] }, ...topology }, { outputRoot: join(dir, 'out'), flushMs: 20 });
     void coordinator.run();
-    worker = await WorkerDaemon.create({ nc: await connectAs('worker-1') }, { slots: 2, heartbeatMs: 500, scratchRoot: join(dir, 'scratch'), backoffMs: [50, 100, 200] });
+    worker = await WorkerDaemon.create({ nc: await connectAs('worker-1'), ...topology }, { slots: 2, heartbeatMs: 500, scratchRoot: join(dir, 'scratch'), backoffMs: [50, 100, 200] });
     void worker.run();
   });
 
@@ -125,7 +135,8 @@ describe('NATS authentication and permissions (ops/auth.ts)', () => {
     await worker?.close().catch(() => undefined);
     await coordinator?.close().catch(() => undefined);
     await Promise.all(conns.map((c) => c.close().catch(() => undefined)));
-    await server?.cleanup();
+    if (cluster) await cluster.cleanup();
+    else await Promise.all(nodes.map((x) => x.cleanup()));
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -155,15 +166,15 @@ describe('NATS authentication and permissions (ops/auth.ts)', () => {
 
   describe('authentication', () => {
     it('refuses an anonymous connection', async () => {
-      await expect(connect({ servers: server.url, maxReconnectAttempts: 0, reconnect: false })).rejects.toThrow(/authoriz/i);
+      await expect(connect({ servers: urls(), maxReconnectAttempts: 0, reconnect: false })).rejects.toThrow(/authoriz/i);
     });
 
     it('refuses a wrong password', async () => {
-      await expect(connect({ servers: server.url, user: 'alice', pass: creds['bob']!.password, reconnect: false })).rejects.toThrow(/authoriz/i);
+      await expect(connect({ servers: urls(), user: 'alice', pass: creds['bob']!.password, reconnect: false })).rejects.toThrow(/authoriz/i);
     });
 
     it('refuses an unknown user', async () => {
-      await expect(connect({ servers: server.url, user: 'mallory', pass: 'x', reconnect: false })).rejects.toThrow(/authoriz/i);
+      await expect(connect({ servers: urls(), user: 'mallory', pass: 'x', reconnect: false })).rejects.toThrow(/authoriz/i);
     });
   });
 
@@ -182,7 +193,7 @@ describe('NATS authentication and permissions (ops/auth.ts)', () => {
       expect(aliceJob.state).toBe('succeeded');
       expect(aliceJob.done).toBe(3);
       // the coordinator and the worker did it all within their own permissions
-      expect(server.logTail(400)).not.toMatch(/Violation - User "(coordinator|worker-1)"/);
+      expect(logTail(400)).not.toMatch(/Violation - User "(coordinator|worker-1)"/);
     });
 
     it("runs a command job whose logs the worker stores in ub-artifacts within its permissions", async () => {
@@ -193,11 +204,11 @@ describe('NATS authentication and permissions (ops/auth.ts)', () => {
       const logs = (await store.list()).filter((o) => o.name.startsWith(`logs/${sub.jobId}/`) && o.name.endsWith('/stdout'));
       expect(logs).toHaveLength(1);
       expect(new TextDecoder().decode((await store.getBlob(logs[0]!.name))!)).toContain('hello-from-alice');
-      expect(server.logTail(400)).not.toMatch(/Violation - User "(coordinator|worker-1)"/);
+      expect(logTail(400)).not.toMatch(/Violation - User "(coordinator|worker-1)"/);
     });
 
     it('without her inbox prefix gets a permissions error from the client at once, not a hang', async () => {
-      const nc = await connect({ servers: server.url, user: 'alice', pass: creds['alice']!.password, reconnect: false });
+      const nc = await connect({ servers: urls(), user: 'alice', pass: creds['alice']!.password, reconnect: false });
       conns.push(nc);
       const bare = new UbatchClient(nc, { user: 'alice', timeoutMs: 15_000 });
       const err = await bare.get(aliceJob.jobId).then(() => undefined, (e: unknown) => e);
@@ -249,7 +260,7 @@ describe('NATS authentication and permissions (ops/auth.ts)', () => {
         expect(m).not.toBeNull();
         expect(new TextDecoder('latin1').decode(m!.data)).not.toContain(FORGED);
       }
-      expect(server.logTail(400)).toMatch(/Publish Violation - User "alice", Subject "ub\.ledger\.task\.charged\.default\.alice"/);
+      expect(logTail(400)).toMatch(/Publish Violation - User "alice", Subject "ub\.ledger\.task\.charged\.default\.alice"/);
     });
 
     it("cannot see bob's job through the API (not_found), nor list or cancel it", async () => {
@@ -344,10 +355,10 @@ describe('NATS authentication and permissions (ops/auth.ts)', () => {
       const added = await addUser(files.dir, 'carol', 'user');
       expect(added.written.map((w) => w.name)).toEqual(['carol']);
       creds['carol'] = await readCredentials(added.written[0]!.credsPath);
-      server.kill('SIGHUP');
+      for (const x of nodes) x.kill('SIGHUP');
       // 2.9.10 re-registers the global account on an auth reload: JetStream answers "jetstream is not
-      // enabled" until the reload completes (~0.3 s here), so wait for the server to say it is done
-      await waitFor(() => server.logTail(50).includes('Reloaded server configuration'), 10_000);
+      // enabled" until the reload completes (~0.3 s here), so wait for every node to say it is done
+      await waitFor(() => nodes.every((x) => x.logTail(50).includes('Reloaded server configuration')), 10_000);
       const carol = await clientAs('carol');
       // the coordinator's and the worker's connections from before the reload run her job
       const done = await carol.wait((await carol.submit({ kind: 'noop', params: { tasks: 1 } })).jobId, { timeoutMs: 30_000 });
@@ -355,7 +366,7 @@ describe('NATS authentication and permissions (ops/auth.ts)', () => {
       expect(await subscribeDenied(carol.nc, '_INBOX.alice.>')).toBe('permission');
       const bob = await clientAs('bob');
       expect((await bob.list()).length).toBeGreaterThan(0);
-      await expect(connect({ servers: server.url, user: 'carol', pass: creds['alice']!.password, reconnect: false })).rejects.toThrow(/authoriz/i);
+      await expect(connect({ servers: urls(), user: 'carol', pass: creds['alice']!.password, reconnect: false })).rejects.toThrow(/authoriz/i);
     });
   });
 });
