@@ -35,10 +35,23 @@ async function query(sql: string): Promise<Row[]> {
 
 const fileList = (files: string[]) => `[${files.map((f) => `'${f}'`).join(', ')}]`;
 
-
 /** Rows of a job's HATS output, in a canonical order. */
 async function outputRows(dir: string, orderBy: string): Promise<Row[]> {
   return query(`SELECT * FROM read_parquet('${dir}/dataset/**/*.parquet', hive_partitioning = false) ORDER BY ${orderBy}`);
+}
+
+
+/** the job succeeds and its HATS output has the same leaves (order/pixel, rows) as `packedOut`, row for row */
+async function expectSameLeaves(c: UbatchClient, jobId: string, packedOut: string, out: string): Promise<void> {
+  const info = await c.wait(jobId, { timeoutMs: 120_000 });
+  expect(info.state, info.error).toBe('succeeded');
+  const packed = await hats.openHatsCatalog(packedOut);
+  const unpacked = await hats.openHatsCatalog(out);
+  expect(unpacked.partitions.map((p) => `${p.order}/${p.pixel}:${p.rows}`)).toEqual(packed.partitions.map((p) => `${p.order}/${p.pixel}:${p.rows}`));
+  for (const p of packed.partitions) {
+    const q = unpacked.partitions.find((x) => x.order === p.order && x.pixel === p.pixel)!;
+    expect(await query(`SELECT * FROM read_parquet(${fileList(q.files)})`)).toEqual(await query(`SELECT * FROM read_parquet(${fileList(p.files)})`));
+  }
 }
 
 describe('science jobs on the mesh', () => {
@@ -163,15 +176,7 @@ describe('science jobs on the mesh', () => {
       const cat = await hats.openHatsCatalog(fs, { margin: false });
       const sub = await c.submit({ ...spec, params: { ...spec.params, partitions_per_task: 1 }, output: { path: out } });
       expect(sub.tasks).toBe(cat.partitions.length);
-      const info = await c.wait(sub.jobId, { timeoutMs: 120_000 });
-      expect(info.state, info.error).toBe('succeeded');
-      const packed = await hats.openHatsCatalog(meshOut);
-      const unpacked = await hats.openHatsCatalog(out);
-      expect(unpacked.partitions.map((p) => `${p.order}/${p.pixel}:${p.rows}`)).toEqual(packed.partitions.map((p) => `${p.order}/${p.pixel}:${p.rows}`));
-      for (const p of packed.partitions) {
-        const q = unpacked.partitions.find((x) => x.order === p.order && x.pixel === p.pixel)!;
-        expect(await query(`SELECT * FROM read_parquet(${fileList(q.files)})`)).toEqual(await query(`SELECT * FROM read_parquet(${fileList(p.files)})`));
-      }
+      await expectSameLeaves(c, sub.jobId, meshOut, out);
       await expectApiError(c.submit({ ...spec, params: { ...spec.params, partitions_per_task: 0 } }), 'invalid_spec', '/spec/params/partitions_per_task');
     });
 
@@ -307,15 +312,7 @@ describe('science jobs on the mesh', () => {
       const left = await hats.openHatsCatalog(objects, { margin: false });
       const sub = await c.submit({ ...spec, params: { ...spec.params, partitions_per_task: 1 }, output: { path: out } });
       expect(sub.tasks).toBe(left.partitions.length);
-      const info = await c.wait(sub.jobId, { timeoutMs: 120_000 });
-      expect(info.state, info.error).toBe('succeeded');
-      const packed = await hats.openHatsCatalog(meshOut);
-      const unpacked = await hats.openHatsCatalog(out);
-      expect(unpacked.partitions.map((p) => `${p.order}/${p.pixel}:${p.rows}`)).toEqual(packed.partitions.map((p) => `${p.order}/${p.pixel}:${p.rows}`));
-      for (const p of packed.partitions) {
-        const q = unpacked.partitions.find((x) => x.order === p.order && x.pixel === p.pixel)!;
-        expect(await query(`SELECT * FROM read_parquet(${fileList(q.files)})`)).toEqual(await query(`SELECT * FROM read_parquet(${fileList(p.files)})`));
-      }
+      await expectSameLeaves(c, sub.jobId, meshOut, out);
     });
 
     it('`ubatch run` of the same spec writes the same pairs', async () => {
