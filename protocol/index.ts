@@ -4,6 +4,7 @@ export * from './errors.js';
 export * from './codec.js';
 export * from './validate.js';
 export * from './topology.js';
+export * from './retry.js';
 export * from './client.js';
 export * from './layout.js';
 export * from './kinds.js';

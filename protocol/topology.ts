@@ -13,6 +13,7 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
+import { backoffMs } from './retry.js';
 import { Buckets, ObjectStores, Streams } from './subjects.js';
 
 const NS_PER_MS = 1_000_000;
@@ -135,7 +136,7 @@ export async function ensureTopologyRetrying(nc: NatsConnection, o: TopologyOpti
     } catch (err) {
       if (isPermanent(err) || Date.now() >= end || nc.isClosed()) throw err;
       retry.onRetry?.(err, attempt);
-      await new Promise((r) => setTimeout(r, Math.min(5_000, 250 * 2 ** Math.min(attempt - 1, 5))));
+      await new Promise((r) => setTimeout(r, backoffMs(attempt, 250, 5_000)));
     }
   }
 }

@@ -17,6 +17,7 @@ import type { KV, KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import {
   attemptDir,
+  backoffMs,
   committedPath,
   decode,
   encode,
@@ -193,22 +194,24 @@ export class WorkerDaemon {
    * never pull, so both are retried with backoff instead of giving up.
    */
   private async keepWatching(kv: KV, key: string, what: string, onPut: (e: KvEntry) => void): Promise<void> {
-    for (let attempt = 1; this.state === 'running'; attempt++) {
+    // failures since the watch last opened: the pause before the next try doubles with each (0.4 s to 5 s)
+    let failures = 0;
+    while (this.state === 'running') {
       try {
         const it = await kv.watch({ key });
         let stopped = false;
         this.stops.push(() => ((stopped = true), it.stop()));
-        if (attempt > 1) this.log.info({ attempt }, `${what} watch (re)opened`);
-        attempt = 0;
+        if (failures > 0) this.log.info({ failures }, `${what} watch (re)opened`);
+        failures = 0;
         for await (const e of it) if (e.operation === 'PUT') onPut(e);
         if (stopped) return;
         if (this.state === 'running') this.log.warn({}, `${what} watch ended; reopening`);
       } catch (err) {
         if (this.state !== 'running') return;
         this.metrics.swallowed(`${what}-watch`);
-        this.log.warn({ err, attempt }, `${what} watch failed; retrying`);
+        this.log.warn({ err, failures }, `${what} watch failed; retrying`);
       }
-      await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * 2 ** Math.min(Math.max(attempt, 1), 5))));
+      await new Promise((r) => setTimeout(r, backoffMs(++failures, 400, 5_000)));
     }
   }
 

@@ -10,6 +10,7 @@ import { parseIntOption, parseListOption } from '../config.js';
 import { coordinatorMetricsFrom, workerMetricsFrom } from '../daemon-metrics.js';
 import { createLogger, type Logger } from '../log.js';
 import { createMetrics, startMetricsServer, type MetricsServer } from '../metrics.js';
+import { backoffMs } from '../../protocol/index.js';
 import { configOf, connectNats, onShutdownSignals, watchParent, type Runtime } from './runtime.js';
 
 interface DaemonFlags {
@@ -104,7 +105,7 @@ export function registerDaemonCommands(program: Command, rt: Runtime): void {
             return await coord.run();
           } catch (err) {
             if (coord.serving || stopping || nc.isClosed()) throw err;
-            const delay = Math.min(10_000, 500 * 2 ** Math.min(attempt - 1, 5));
+            const delay = backoffMs(attempt, 500, 10_000);
             log.warn({ err, attempt, retryInMs: delay }, 'coordinator start-up failed; starting again');
             await coord.close().catch(() => undefined);
             await new Promise((r) => setTimeout(r, delay));
