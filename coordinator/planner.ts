@@ -78,19 +78,16 @@ const PLANNERS: Record<string, Planner> = {
     return { count: n, hasReduce: rs !== undefined, estimateCoreSeconds: n * (((p.sleep_ms ?? 0) + (p.busy_ms ?? 0)) / 1000 + 0.001) + (rs ?? 0) / 1000 };
   },
   'catalog.sql': async (spec, ctx) => {
-    const p = (spec.params ?? {}) as { map?: unknown; reduce?: unknown; partitions_per_task?: unknown; rows_per_task?: unknown; tail_fraction?: unknown };
+    const p = (spec.params ?? {}) as { map?: unknown; reduce?: unknown; tail_fraction?: unknown };
     if (typeof p.map !== 'string' || p.map.trim() === '') throw bad(ApiCode.InvalidSpec, 'params.map must be a SQL query over the table `partition`', '/params/map');
     if (p.reduce !== undefined && (typeof p.reduce !== 'string' || p.reduce.trim() === '')) throw bad(ApiCode.InvalidSpec, 'params.reduce must be a SQL query over the table `partials`', '/params/reduce');
-    const perTask = p.partitions_per_task;
-    if (perTask !== undefined && (typeof perTask !== 'number' || !Number.isInteger(perTask) || perTask < 1 || perTask > 100_000)) throw bad(ApiCode.InvalidSpec, 'params.partitions_per_task must be an integer from 1 to 100000 (1: one task per partition)', '/params/partitions_per_task');
-    const rowsPerTask = p.rows_per_task;
-    if (rowsPerTask !== undefined && (typeof rowsPerTask !== 'number' || !Number.isInteger(rowsPerTask) || rowsPerTask < 1)) throw bad(ApiCode.InvalidSpec, 'params.rows_per_task must be a positive integer (the rows a task gathers from small partitions)', '/params/rows_per_task');
+    const batching = batchOptions(p, ctx, DEFAULT_ROWS_PER_TASK);
     const tail = p.tail_fraction;
     if (tail !== undefined && (typeof tail !== 'number' || !(tail >= 0 && tail <= 0.5))) throw bad(ApiCode.InvalidSpec, 'params.tail_fraction must be a number from 0 to 0.5 (the share of rows planned as small tasks at the end)', '/params/tail_fraction');
     requireOutput(spec);
     const parts = await catalogPartitions(spec, '/input/catalog');
     await checkSql(p.map, parts[0]!, '/params/map');
-    const groups = batchPartitions(parts, { slots: ctx.slots && ctx.slots > 0 ? ctx.slots : DEFAULT_PLAN_SLOTS, rowsPerTask: rowsPerTask ?? DEFAULT_ROWS_PER_TASK, tailFraction: tail ?? DEFAULT_TAIL_FRACTION, ...(perTask !== undefined ? { partitionsPerTask: perTask } : {}) });
+    const groups = batchPartitions(parts, { ...batching, tailFraction: tail ?? DEFAULT_TAIL_FRACTION });
     return { count: groups.length, units: groups.map(batchUnit), hasReduce: jobHasReduce(spec), estimateCoreSeconds: estimateRows(parts) * 2e-7 + groups.length * 0.05 };
   },
   command: async (spec) => {
@@ -140,6 +137,23 @@ export interface BatchOptions {
   partitionsPerTask?: number;
   /** this share of the rows (0–0.5) goes into 2 × slots small tasks at the end (params.tail_fraction) */
   tailFraction?: number;
+}
+
+/**
+ * How a kind that packs partitions into tasks (catalog.sql, periodogram, crossmatch) batches a job:
+ * the validated params.rows_per_task (default `defaultRows`) and params.partitions_per_task, and the
+ * live worker slots (DEFAULT_PLAN_SLOTS when the pool is unknown).
+ */
+export function batchOptions(params: Record<string, unknown>, ctx: PlanContext, defaultRows: number): BatchOptions {
+  const perTask = params.partitions_per_task;
+  if (perTask !== undefined && !(Number.isInteger(perTask) && (perTask as number) >= 1 && (perTask as number) <= 100_000)) throw bad(ApiCode.InvalidSpec, 'params.partitions_per_task must be an integer from 1 to 100000 (1: one task per partition)', '/params/partitions_per_task');
+  const rows = params.rows_per_task;
+  if (rows !== undefined && !(Number.isInteger(rows) && (rows as number) >= 1)) throw bad(ApiCode.InvalidSpec, 'params.rows_per_task must be a positive integer (the rows a task gathers from small partitions)', '/params/rows_per_task');
+  return {
+    slots: ctx.slots && ctx.slots > 0 ? ctx.slots : DEFAULT_PLAN_SLOTS,
+    rowsPerTask: (rows as number | undefined) ?? defaultRows,
+    ...(perTask !== undefined ? { partitionsPerTask: perTask as number } : {}),
+  };
 }
 
 /**

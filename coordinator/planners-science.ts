@@ -16,7 +16,7 @@ import { resolve } from 'node:path';
 import { crossmatch, hats, tables } from '../astro/index.js';
 import { ApiCode, UbatchApiError, type JobSpec, type PartitionRef } from '../protocol/index.js';
 import type { PlanUnit } from './jobs.js';
-import { batchPartitions, batchUnit, catalogPartitions, DEFAULT_PLAN_SLOTS, type Plan, type PlanContext } from './planner.js';
+import { batchOptions, batchPartitions, batchUnit, catalogPartitions, type Plan, type PlanContext } from './planner.js';
 
 type PlannerResult = Omit<Plan, 'capability'>;
 
@@ -131,19 +131,10 @@ function checkPeriodogramSize(params: Record<string, unknown>, rows: number): vo
  */
 export const PERIODOGRAM_ROWS_PER_TASK = 1_000_000;
 
-/** params.rows_per_task / params.partitions_per_task (as catalog.sql's): how partitions are packed into tasks. */
-export function batchingParams(params: Record<string, unknown>, defaultRows: number): { rowsPerTask: number; partitionsPerTask?: number } {
-  const perTask = params.partitions_per_task;
-  if (perTask !== undefined && !(Number.isInteger(perTask) && (perTask as number) >= 1 && (perTask as number) <= 100_000)) throw bad(ApiCode.InvalidSpec, 'params.partitions_per_task must be an integer from 1 to 100000 (1: one task per partition)', '/params/partitions_per_task');
-  const rows = params.rows_per_task;
-  if (rows !== undefined && !(Number.isInteger(rows) && (rows as number) >= 1)) throw bad(ApiCode.InvalidSpec, 'params.rows_per_task must be a positive integer (the rows a task gathers from small partitions)', '/params/rows_per_task');
-  return { rowsPerTask: (rows as number | undefined) ?? defaultRows, ...(perTask !== undefined ? { partitionsPerTask: perTask as number } : {}) };
-}
-
 export async function planPeriodogram(spec: JobSpec, ctx: PlanContext = {}): Promise<PlannerResult> {
   const params = (spec.params ?? {}) as Record<string, unknown>;
   const columns = checkPeriodogramParams(params);
-  const batching = batchingParams(params, PERIODOGRAM_ROWS_PER_TASK);
+  const batching = batchOptions(params, ctx, PERIODOGRAM_ROWS_PER_TASK);
   requireOutput(spec);
   const parts = await catalogPartitions(spec, '/input/catalog');
   const have = await describeColumns(parts[0]!.files, '/input/catalog');
@@ -157,7 +148,7 @@ export async function planPeriodogram(spec: JobSpec, ctx: PlanContext = {}): Pro
   const rows = parts.reduce((s, p) => s + (p.rows ?? 100_000), 0);
   if (params.save_periodograms === true) checkPeriodogramSize(params, rows);
   // plain files (order -1) stay one task each; HATS partitions are packed (one leaf each in the output)
-  const groups = parts.some((x) => x.order < 0) ? parts.map((x) => [x]) : batchPartitions(parts, { slots: ctx.slots && ctx.slots > 0 ? ctx.slots : DEFAULT_PLAN_SLOTS, ...batching });
+  const groups = parts.some((x) => x.order < 0) ? parts.map((x) => [x]) : batchPartitions(parts, batching);
   return { count: groups.length, units: groups.map(batchUnit), hasReduce: false, estimateCoreSeconds: rows * 5e-5 + groups.length * 0.1 };
 }
 
@@ -236,7 +227,7 @@ export const CROSSMATCH_ROWS_PER_TASK = 1_000_000;
 export async function planCrossmatch(spec: JobSpec, ctx: PlanContext = {}): Promise<PlannerResult> {
   const params = (spec.params ?? {}) as Record<string, unknown>;
   const o = checkCrossmatchParams(params);
-  const batching = batchingParams(params, CROSSMATCH_ROWS_PER_TASK);
+  const batching = batchOptions(params, ctx, CROSSMATCH_ROWS_PER_TASK);
   requireOutput(spec);
   const input = spec.input ?? {};
   const left = await openSide(input.left, '/input/left', false);
@@ -286,7 +277,7 @@ export async function planCrossmatch(spec: JobSpec, ctx: PlanContext = {}): Prom
     ...(margin && !whole ? { margin: { root: margin.root, thresholdArcsec: threshold!, partitions: mParts.map(unitPart) } } : {}),
   });
   // a plain-file left is one task; HATS left partitions are packed into tasks (one leaf each)
-  const groups = leftParts.some((x) => x.order < 0) ? leftParts.map((x) => [x]) : batchPartitions(leftParts, { slots: ctx.slots && ctx.slots > 0 ? ctx.slots : DEFAULT_PLAN_SLOTS, ...batching });
+  const groups = leftParts.some((x) => x.order < 0) ? leftParts.map((x) => [x]) : batchPartitions(leftParts, batching);
   const units: PlanUnit[] = groups.map((group) => {
     const base = batchUnit(group);
     if (right.kind === 'file') return { ...base, unit: { ...(base.unit as object | undefined), left: leftSide, right: rightOf(group[0]!) } };
