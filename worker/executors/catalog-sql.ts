@@ -23,7 +23,8 @@ const { readFilesSql, sqlString, isCsvPath } = tables;
 import { hatsLeafRelPath, jobHasReduce, type PartitionRef } from '../../protocol/index.js';
 import { openSandboxedDuck, whileQueryRuns, type DuckSandbox } from '../duck-sandbox.js';
 import { InputError, TaskCancelledError } from '../errors.js';
-import { fileRecord, inputRecord } from '../files.js';
+import { fileRecord } from '../files.js';
+import { hashInputsInBackground, partitionWhere, taskPartitions } from './inputs.js';
 import type { ExecContext, ExecResult, Executor } from '../types.js';
 
 export interface CatalogSqlParams {
@@ -89,15 +90,6 @@ function batchReadSql(parts: PartitionRef[], files: string[], union: boolean): s
 }
 const schemaMismatch = (err: unknown) => /schema mismatch|failed to cast column|could not be found in file/i.test((err as Error)?.message ?? String(err));
 
-const partitionWhere = (p: PartitionRef) => (p.order >= 0 ? `partition Norder=${p.order}/Npix=${p.pixel} (${p.files[0]})` : `input ${p.files[0]}`);
-
-/** the partitions of a batched task (planner: unit.partitions), or its one partition */
-function taskPartitions(ctx: ExecContext): PartitionRef[] {
-  const batch = (ctx.task.unit as { partitions?: PartitionRef[] } | undefined)?.partitions;
-  if (Array.isArray(batch) && batch.length > 0) return batch;
-  const part = ctx.task.partition;
-  return part ? [part] : [];
-}
 
 export function catalogSqlParams(params: unknown): CatalogSqlParams {
   const p = (params ?? {}) as Record<string, unknown>;
@@ -115,8 +107,7 @@ export const catalogSqlExecutor: Executor = {
     const files = parts.flatMap((p) => p.files);
     if (parts.length === 0 || files.length === 0) throw new InputError('task has no input partition', 'invalid_task', `task ${ctx.task.taskId}`);
     // checksums for provenance are computed while the query runs (cached per file version in the worker)
-    const hashing = Promise.all(files.map((f) => inputRecord(f).catch((err) => { throw new InputError(`input not found: ${f}`, 'input_not_found', f, { cause: err }); })));
-    hashing.catch(() => undefined);
+    const hashing = hashInputsInBackground(files);
     const readDirs = [...new Set(files.map(dirname))];
     const perLeaf = parts.length > 1 && !jobHasReduce(ctx.spec) && parts.every((p) => p.order >= 0);
     let outputs: ExecResult['outputs'];

@@ -26,8 +26,9 @@ import { dirname, join } from 'node:path';
 import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
 import { crossmatch, hats, tables } from '../../astro/index.js';
 import { InputError, TaskCancelledError, TaskFailedError } from '../errors.js';
-import { fileRecord, inputRecord } from '../files.js';
-import { hatsLeafRelPath, type PartitionRef } from '../../protocol/index.js';
+import { fileRecord } from '../files.js';
+import { hashInputsInBackground, taskPartitions } from './inputs.js';
+import { hatsLeafRelPath } from '../../protocol/index.js';
 import type { ExecContext, ExecResult, Executor } from '../types.js';
 
 export interface CrossmatchParams {
@@ -512,13 +513,6 @@ async function matchOne(conn: DuckDBConnection, ctx: ExecContext, part: UnitPart
   }
 }
 
-/** The left partitions of a batched task (planner: unit.partitions), or its one partition. */
-function taskPartitions(ctx: ExecContext): PartitionRef[] {
-  const batch = (ctx.task.unit as { partitions?: PartitionRef[] } | undefined)?.partitions;
-  if (Array.isArray(batch) && batch.length > 0) return batch;
-  const part = ctx.task.partition;
-  return part ? [part] : [];
-}
 
 export const crossmatchExecutor: Executor = {
   kind: 'crossmatch',
@@ -537,8 +531,7 @@ export const crossmatchExecutor: Executor = {
     const unit: CrossmatchUnit = { left: checkSide(u.left, 'left', ctx.task.taskId), right: checkSide(u.right, 'right', ctx.task.taskId) };
     const batched = parts.length > 1 && parts.every((x) => x.order >= 0);
     const rFiles = rightFiles(unit.right, true);
-    const hashing = Promise.all([...parts.flatMap((x) => x.files), ...rFiles].map((f) => inputRecord(f).catch((err) => { throw new InputError(`input not found: ${f}`, 'input_not_found', f, { cause: err }); })));
-    hashing.catch(() => undefined);
+    const hashing = hashInputsInBackground([...parts.flatMap((x) => x.files), ...rFiles]);
     const cache: TaskCache = { scratch: takeScratch() };
     const done = await hats.withDuck(async (conn) => {
       const list: { out: string; summary: Awaited<ReturnType<typeof matchOne>> }[] = [];

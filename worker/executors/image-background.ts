@@ -16,8 +16,9 @@
 import { join } from 'node:path';
 import { fileRecord } from '../files.js';
 import type { ExecContext, ExecResult, Executor } from '../types.js';
-import { backgroundParams, finalPathOf, hashInputsInBackground, singleImageUnit, toTaskError, writeRowsParquet, type ColumnType } from './image-common.js';
+import { backgroundParams, finalPathOf, singleImageUnit, toTaskError, writeRowsParquet, type ColumnType } from './image-common.js';
 import { runImageJob } from './image-thread.js';
+import { hashInputsInBackground } from './inputs.js';
 
 export const BACKGROUND_COLUMNS: ReadonlyArray<readonly [string, ColumnType]> = [
   ['image', 'VARCHAR'],

@@ -192,13 +192,6 @@ export function toTaskError(err: unknown, where: string, signal: AbortSignal): u
   return err;
 }
 
-/** hash the inputs for provenance while the pixels are worked on; await the promise when the task ends */
-export function hashInputsInBackground(paths: string[]): Promise<FileRecord[]> {
-  const hashing = Promise.all(paths.map((f) => fileRecord(f)));
-  hashing.catch(() => undefined); // awaited (and its error raised) at the end of the task
-  return hashing;
-}
-
 /** where a file the attempt writes at `rel` will be once committed: under the job's output path, else in the attempt dir */
 export function finalPathOf(ctx: ExecContext): (rel: string) => string {
   return (rel) => (ctx.spec.output?.path ? committedPath(ctx.spec, false, ctx.task, rel) : join(ctx.outDir, rel));

@@ -23,8 +23,9 @@ import { extname, join } from 'node:path';
 import { hats } from '../../astro/index.js';
 import { fileRecord } from '../files.js';
 import type { ExecContext, ExecResult, Executor } from '../types.js';
-import { firstLine, hashInputsInBackground, ImageParamError, injectParams, singleImageUnit, toTaskError, writeRowsParquet, type ColumnType } from './image-common.js';
+import { firstLine, ImageParamError, injectParams, singleImageUnit, toTaskError, writeRowsParquet, type ColumnType } from './image-common.js';
 import { runImageJob, type InjectJob } from './image-thread.js';
+import { hashInputsInBackground } from './inputs.js';
 
 export const INJECTED_COLUMNS: ReadonlyArray<readonly [string, ColumnType]> = [
   ['index', 'INTEGER'],

@@ -19,8 +19,9 @@
 import { join } from 'node:path';
 import { fileRecord } from '../files.js';
 import type { ExecContext, ExecResult, Executor } from '../types.js';
-import { fileRecordsOf, finalPathOf, hashInputsInBackground, stampsParams, stampsUnit, toTaskError, writeRowsParquet, type ColumnType } from './image-common.js';
+import { fileRecordsOf, finalPathOf, stampsParams, stampsUnit, toTaskError, writeRowsParquet, type ColumnType } from './image-common.js';
 import { runImageJob } from './image-thread.js';
+import { hashInputsInBackground } from './inputs.js';
 
 export const STAMP_COLUMNS: ReadonlyArray<readonly [string, ColumnType]> = [
   ['id', 'VARCHAR'],

@@ -34,9 +34,10 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
 import { hats, tables } from '../../astro/index.js';
-import { hatsLeafRelPath, type PartitionRef } from '../../protocol/index.js';
+import { hatsLeafRelPath } from '../../protocol/index.js';
 import { InputError, TaskCancelledError, TaskFailedError } from '../errors.js';
-import { fileRecord, inputRecord } from '../files.js';
+import { fileRecord } from '../files.js';
+import { hashInputsInBackground, partitionWhere, taskPartitions } from './inputs.js';
 import type { ExecContext, ExecResult, Executor } from '../types.js';
 import {
   allTimes,
@@ -488,15 +489,6 @@ async function writePeriodograms(conn: DuckDBConnection, out: string, data: Load
 
 const firstLine = (err: unknown) => ((err as Error)?.message ?? String(err)).split('\n')[0] ?? '';
 
-/** The partitions of a batched task (planner: unit.partitions), or its one partition. */
-function taskPartitions(ctx: ExecContext): PartitionRef[] {
-  const batch = (ctx.task.unit as { partitions?: PartitionRef[] } | undefined)?.partitions;
-  if (Array.isArray(batch) && batch.length > 0) return batch;
-  const part = ctx.task.partition;
-  return part ? [part] : [];
-}
-
-const partitionWhere = (part: PartitionRef) => (part.order >= 0 ? `partition Norder=${part.order}/Npix=${part.pixel} (${part.files[0]})` : `input ${part.files[0]}`);
 
 export const periodogramExecutor: Executor = {
   kind: 'periodogram',
@@ -513,8 +505,7 @@ export const periodogramExecutor: Executor = {
     const parts = taskPartitions(ctx);
     if (parts.length === 0 || parts.some((x) => x.files.length === 0)) throw new InputError('task has no input partition', 'invalid_task', `task ${ctx.task.taskId}`);
     const batched = parts.length > 1 && parts.every((x) => x.order >= 0);
-    const hashing = Promise.all(parts.flatMap((x) => x.files).map((f) => inputRecord(f).catch((err) => { throw new InputError(`input not found: ${f}`, 'input_not_found', f, { cause: err }); })));
-    hashing.catch(() => undefined);
+    const hashing = hashInputsInBackground(parts.flatMap((x) => x.files));
     const outputs: ExecResult['outputs'] = [];
     const sec = { read: 0, compute: 0, write: 0 };
     let rows = 0;
