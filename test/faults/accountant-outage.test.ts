@@ -8,7 +8,7 @@
  * UBATCH_FAULT_OUTAGE_S sets the outage (default 90 s; CI uses the default).
  * Daemons run as real processes from dist/ (`make build` first).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -16,7 +16,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { summarizeLedger } from '../../ledger/index.js';
 import { UbatchClient } from '../../protocol/index.js';
 import { NatsServer } from '../../ops/nats-server.js';
-import { haveCli, noCliReason, startDaemon, stopDaemon, type Proc } from '../helpers/procs.js';
+import { haveCli, noCliReason, type Proc, startDaemon, tearDown } from '../helpers/procs.js';
 import { chargesOf, coreSeconds, okChargesPerTask, readLedgerSettled, sleep, until } from '../helpers/faults.js';
 
 const OUTAGE_S = Number(process.env.UBATCH_FAULT_OUTAGE_S ?? 90);
@@ -28,12 +28,7 @@ describe.skipIf(!haveCli)(`accountant outage${haveCli ? '' : ` (skipped: ${noCli
   let dir: string | undefined;
   const procs: Proc[] = [];
   let nc: NatsConnection | undefined;
-  afterAll(async () => {
-    await Promise.all(procs.map((p) => stopDaemon(p)));
-    await nc?.close().catch(() => undefined);
-    await server?.cleanup();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => tearDown({ procs, conns: [nc], servers: [server], dir }));
 
   it(`coordinator (accountant) down ${OUTAGE_S} s while workers charge: every charge applied exactly once after it returns`, async () => {
     server = await NatsServer.start();

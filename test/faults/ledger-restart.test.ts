@@ -5,7 +5,7 @@
  * without duplicates, and `ubatch ledger verify --journal` passes; a clean
  * shutdown seals the tail.
  */
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -15,7 +15,7 @@ import type { VerifyReport } from '../../ledger/index.js';
 import { runCli } from '../../ops/commands/program.js';
 import { NatsServer } from '../../ops/nats-server.js';
 import { UbatchClient } from '../../protocol/index.js';
-import { haveCli, noCliReason, startDaemon, stopDaemon, type Proc } from '../helpers/procs.js';
+import { haveCli, noCliReason, type Proc, startDaemon, stopDaemon, tearDown } from '../helpers/procs.js';
 
 async function verify(server: string, journal: string, cwd: string): Promise<{ code: number; report: VerifyReport }> {
   const out = new PassThrough();
@@ -44,12 +44,7 @@ describe.skipIf(!haveCli)(`ledger seals across a coordinator kill -9${haveCli ? 
   let dir: string | undefined;
   const procs: Proc[] = [];
   let nc: NatsConnection | undefined;
-  afterEach(async () => {
-    await Promise.all(procs.splice(0).map((p) => stopDaemon(p)));
-    await nc?.close().catch(() => undefined);
-    await server?.cleanup();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  afterEach(() => tearDown({ procs, conns: [nc], servers: [server], dir }));
 
   it('the restarted coordinator continues the chain and the journal; verify passes', async () => {
     server = await NatsServer.start();

@@ -8,7 +8,7 @@
  * run twice: on one node and on a 3-node loopback cluster with R3 streams
  * (server faults on the cluster: cluster*.test.ts).
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -18,7 +18,7 @@ import { readLedger } from '../../ledger/index.js';
 import { chargesOf, expectLedgerKept, until } from '../helpers/faults.js';
 import { Streams, UbatchClient } from '../../protocol/index.js';
 import { NatsCluster, NatsServer } from '../../ops/nats-server.js';
-import { daemonTails, haveCli, noCliReason, startDaemon, stopDaemon, submitWhenReady as submitOnce, type Proc } from '../helpers/procs.js';
+import { daemonTails, haveCli, noCliReason, type Proc, startDaemon, submitWhenReady as submitOnce, tearDown } from '../helpers/procs.js';
 
 /** the process-fault suite on one node or on a 3-node cluster (two test files, so vitest runs them side by side) */
 export function processFaultSuite(mode: { name: string; cluster: boolean }): void {
@@ -31,11 +31,7 @@ describe.skipIf(!haveCli)(`process faults, ${mode.name}${haveCli ? '' : ` (skipp
   const procs: Proc[] = [];
   const conns: NatsConnection[] = [];
   afterEach(async () => {
-    await Promise.all(procs.splice(0).map((p) => stopDaemon(p)));
-    await Promise.all(conns.splice(0).map((c) => c.close().catch(() => undefined)));
-    await server?.cleanup();
-    await cluster?.cleanup();
-    if (dir) await rm(dir, { recursive: true, force: true });
+    await tearDown({ procs, conns: conns.splice(0), servers: [server, cluster], dir });
     server = undefined;
     cluster = undefined;
   });

@@ -9,7 +9,7 @@
  * UBATCH_FAULT_SOAK_S sets how long workers are killed (default 60 s).
  * Daemons run as real processes from dist/ (`make build` first).
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -19,7 +19,7 @@ import { mulberry32 } from '../../astro/random.js';
 import { summarizeLedger } from '../../ledger/index.js';
 import { UbatchClient, type JobSpec } from '../../protocol/index.js';
 import { NatsCluster, NatsServer } from '../../ops/nats-server.js';
-import { haveCli, noCliReason, startDaemon, stopDaemon, type Proc } from '../helpers/procs.js';
+import { haveCli, noCliReason, type Proc, startDaemon, tearDown } from '../helpers/procs.js';
 import { chargesOf, okChargesPerTask, readLedgerSettled, rssKb, sleep } from '../helpers/faults.js';
 
 const SOAK_S = Number(process.env.UBATCH_FAULT_SOAK_S ?? 60);
@@ -31,12 +31,7 @@ describe.skipIf(!haveCli)(`soak with worker kills, ${mode.name}${haveCli ? '' : 
   let dir: string | undefined;
   const procs: Proc[] = [];
   let nc: NatsConnection | undefined;
-  afterAll(async () => {
-    await Promise.all(procs.map((p) => stopDaemon(p)));
-    await nc?.close().catch(() => undefined);
-    await server?.cleanup();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  afterAll(() => tearDown({ procs, conns: [nc], servers: [server], dir }));
 
   it(`mixed jobs, a worker killed with -9 every few seconds for ${SOAK_S} s: all complete, nothing charged twice, memory flat`, async () => {
     const rand = mulberry32(20261125);

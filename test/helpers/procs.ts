@@ -1,6 +1,7 @@
 /** Daemons as real child processes (built CLI in dist/), for kill -9 / SIGSTOP tests. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export const CLI = join(import.meta.dirname, '../../dist/ops/cli.js');
@@ -61,4 +62,15 @@ export async function submitWhenReady<T>(submit: () => Promise<T>, daemons: Proc
 /** the last lines of each daemon's output, for a failure message */
 export function daemonTails(daemons: Proc[], chars = 1500): string {
   return daemons.map((d, i) => `--- daemon ${i} (pid ${d.child.pid}):\n${d.output().slice(-chars)}`).join('\n');
+}
+
+/**
+ * After a process-level test: stop the daemons (SIGTERM, SIGKILL after 15 s), close the test's
+ * connections, stop the servers, then remove the temp dir — in that order, nothing left running.
+ */
+export async function tearDown(t: { procs: Proc[]; conns?: ({ close(): Promise<void> } | undefined)[]; servers?: ({ cleanup(): Promise<void> } | undefined)[]; dir?: string }): Promise<void> {
+  await Promise.all(t.procs.splice(0).map((p) => stopDaemon(p)));
+  await Promise.all((t.conns ?? []).map((c) => c?.close().catch(() => undefined)));
+  for (const s of t.servers ?? []) await s?.cleanup();
+  if (t.dir) await rm(t.dir, { recursive: true, force: true });
 }
