@@ -146,14 +146,16 @@ describe.skipIf(!haveCli)(`process faults, ${mode.name}${haveCli ? '' : ` (skipp
     const accepted = readFileSync(res.files[0]!.path, 'utf8');
     frozen.kill('SIGCONT');
     // the frozen attempt wakes up, finishes and reports late: it is charged as its own execution, and discarded
-    await until(async () => chargesOf(await readLedger(nc), sub.jobId).length >= 2, 60_000, 'the late attempt to be charged');
+    await until(async () => chargesOf(await readLedger(nc), sub.jobId).length >= 2, 120_000, 'the late attempt to be charged').catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}; the resumed worker said:\n${frozen.output().slice(-3000)}`);
+    });
     await new Promise((r) => setTimeout(r, 1000));
     expect(readFileSync(res.files[0]!.path, 'utf8')).toBe(accepted);
     const charges = chargesOf(await readLedger(nc), sub.jobId);
     expect(new Set(charges.map((c) => c.execution)).size).toBe(charges.length);
     expect(new Set(charges.map((c) => c.provenance.worker.id))).toEqual(new Set(['frozen', 'rescuer']));
     expect((await client.get(sub.jobId)).done).toBe(1);
-  }, 150_000);
+  }, 270_000);
 
   it('a task redelivered after its job was cancelled is acked without running and not charged', async () => {
     const { nc, client } = await setup();
@@ -179,14 +181,16 @@ describe.skipIf(!haveCli)(`process faults, ${mode.name}${haveCli ? '' : ` (skipp
       throw new Error(`${(err as Error).message}; UB_TASKS consumers: ${seen}`);
     });
     frozen.kill('SIGCONT'); // its two attempts see the cancel and stop
-    await until(async () => chargesOf(await readLedger(nc), sub.jobId).length >= 2, 30_000, 'the frozen attempts to be charged as cancelled');
+    await until(async () => chargesOf(await readLedger(nc), sub.jobId).length >= 2, 90_000, 'the frozen attempts to be charged as cancelled').catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}; the resumed worker said:\n${frozen.output().slice(-3000)}`);
+    });
     await new Promise((r) => setTimeout(r, 1000));
     const charges = chargesOf(await readLedger(nc), sub.jobId);
     expect(charges.filter((c) => c.provenance.worker.id === 'rescuer'), rescuer.output().slice(-2000)).toEqual([]);
     expect(charges.every((c) => c.outcome === 'cancelled')).toBe(true);
     expect(new Set(charges.map((c) => c.execution)).size).toBe(charges.length);
     expect((await client.get(sub.jobId)).state).toBe('cancelled');
-  }, mode.cluster ? 180_000 : 120_000);
+  }, 240_000);
 
   if (!mode.cluster) for (const how of ['restart', 'kill -9'] as const) {
     it(`nats-server ${how} mid-job: the job completes and no ledger entry is lost`, async () => {
