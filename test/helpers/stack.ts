@@ -35,7 +35,14 @@ export async function startStack(o: { workers?: number; worker?: WorkerOptions; 
   };
   const topology = o.replicas ? { replicas: o.replicas } : undefined;
   const coordinator = await Coordinator.create({ nc: await conn(), service: { operators: ['ops'] }, ...(topology ? { topology } : {}), ...(o.log ? { log: o.log } : {}) }, { outputRoot: join(dir, 'out'), flushMs: 20, ...o.coordinator });
-  void coordinator.run();
+  // serve before the test's first request (restoring state and catching up with the ledger takes a while under load)
+  let runFailed: unknown;
+  void coordinator.run().catch((err: unknown) => (runFailed = err));
+  for (const end = Date.now() + 60_000; !coordinator.serving; ) {
+    if (runFailed !== undefined) throw runFailed;
+    if (Date.now() > end) throw new Error('the test coordinator did not start serving within 60 s');
+    await new Promise((r) => setTimeout(r, 20));
+  }
   const workers: WorkerDaemon[] = [];
   const addWorker = async (wo: WorkerOptions = {}) => {
     const w = await WorkerDaemon.create({ nc: await conn(), ...(topology ? { topology } : {}), ...(o.log ? { log: o.log } : {}) }, { slots: 2, heartbeatMs: 500, scratchRoot: join(dir, `scratch-${workers.length}`), backoffMs: [50, 100, 200], ...o.worker, ...wo });
