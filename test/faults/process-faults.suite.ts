@@ -167,8 +167,10 @@ describe.skipIf(!haveCli)(`process faults, ${mode.name}${haveCli ? '' : ` (skipp
     frozen.kill('SIGSTOP');
     expect((await client.cancel(sub.jobId)).state).toBe('cancelled');
     const rescuer = worker('rescuer', ['--keep-alive-ms', '500']);
-    // the user's next job makes the rescuer pull from the user's queue: the ack wait is 2 s, so the stopped worker's
-    // 2 tasks come back to it (redelivered), and the 2 queued ones are delivered first (older), before the new job's
+    // past the 2 s ack wait the stopped worker's 2 tasks are due for redelivery; only then does the user's next job
+    // make the rescuer pull from the user's queue (a cancelled job alone is not ranked), so they come back to it
+    // (redelivered) with the 2 queued ones, before the new job's (if the next job ended first, nobody would pull them)
+    await new Promise((r) => setTimeout(r, 3000));
     const next = await client.submit({ kind: 'noop', params: { tasks: 2 } });
     expect((await waitJob(client, next.jobId, 60_000)).state).toBe('succeeded');
     const jsm = await jetstreamManager(nc);
