@@ -73,11 +73,16 @@ describe.skipIf(!haveCli)(`process faults, ${mode.name}${haveCli ? '' : ` (skipp
   it('a worker killed with -9 mid-task: its tasks are redelivered, the job completes, no attempt charged twice', async () => {
     const { nc, client } = await setup();
     coordinator();
+    // the victim starts alone, so it surely holds tasks (2 slots, 16 queued) when it dies; the survivor comes after
     const victim = worker('victim');
-    worker('survivor');
     const sub = await submitWhenReady(client, { kind: 'noop', params: { tasks: 16, sleep_ms: 1500 } });
-    await until(async () => (await client.get(sub.jobId)).done >= 2, 30_000, 'some tasks done');
+    const jsm = await jetstreamManager(nc);
+    const held = async () => (await jsm.consumers.list(Streams.tasks).next()).reduce((n, ci) => n + ci.num_ack_pending, 0);
+    await until(async () => (await held()) >= 2, 30_000, 'the victim to hold 2 tasks', 50);
+    await new Promise((r) => setTimeout(r, 300)); // mid-task: each task sleeps 1.5 s and the victim pulls again at once
     victim.kill('SIGKILL');
+    await victim.exited;
+    worker('survivor');
     const info = await waitJob(client, sub.jobId, 90_000);
     expect(info.state).toBe('succeeded');
     expect(info.done).toBe(16);
