@@ -5,11 +5,20 @@
  * messages acked / termed / nak'ed. Each batch has a deterministic msgID, so a
  * retried publish is a no-op; a crash before the acks gives redelivery and new
  * attempts, never a second charge for the same attempt.
+ *
+ * A batch that cannot be committed (server restarting, no stream leader, a
+ * connection that just came back from a stopped process) is retried as the
+ * same batch — same members, same msgIDs, so a publish whose ack was lost is
+ * not charged twice — with backoff for up to `retryForMs` (within the result
+ * stream's 10 min duplicate window), and only then nak'ed. Dropping it at the
+ * first failure would leave work that was done uncharged: its redelivery is
+ * a new attempt, and a task already completed elsewhere is never run again.
  */
 import { createHash } from 'node:crypto';
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import { encode, resultSubject, Streams, type Charge, type TaskOutcome } from '../protocol/index.js';
 import { chargeMsgId, type LedgerWriter } from '../ledger/index.js';
+import { backoffMs } from '../protocol/retry.js';
 import type { Log } from './types.js';
 
 export type AckAction = { type: 'ack' } | { type: 'term' } | { type: 'nak'; delayMs: number };
@@ -28,6 +37,8 @@ export interface Finished {
 export interface BatcherOptions {
   maxBatch: number;
   lingerMs: number;
+  /** how long a batch that fails to commit is retried (same msgIDs) before its tasks are nak'ed @default 5 min */
+  retryForMs?: number;
   onFlushed?: (items: Finished[], seconds: number) => void;
 }
 
@@ -35,6 +46,8 @@ export class OutcomeBatcher {
   private pending: Finished[] = [];
   private flushing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** while draining: retries stop at this time */
+  private giveUpAt: number | undefined;
 
   constructor(
     private readonly js: JetStreamClient,
@@ -56,7 +69,7 @@ export class OutcomeBatcher {
     }
     if (this.flushing || this.pending.length === 0) return;
     const items = this.pending.splice(0, this.pending.length);
-    this.flushing = this.commit(items)
+    this.flushing = this.commitRetrying(items)
       .catch((err) => {
         // nothing was acked: JetStream redelivers these tasks after ack_wait (new attempts)
         this.log.error({ err, tasks: items.length }, 'could not commit a batch of finished tasks; they will be redelivered');
@@ -68,11 +81,28 @@ export class OutcomeBatcher {
       });
   }
 
-  /** wait until everything added so far is committed */
-  async drain(): Promise<void> {
+  /** wait until everything added so far is committed (or, past `giveUpAt`, nak'ed) */
+  async drain(giveUpAt?: number): Promise<void> {
+    this.giveUpAt = giveUpAt;
     while (this.pending.length > 0 || this.flushing) {
       this.kick();
       await this.flushing;
+    }
+  }
+
+  private async commitRetrying(items: Finished[]): Promise<void> {
+    const end = Date.now() + (this.opts.retryForMs ?? 300_000);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.commit(items);
+        return;
+      } catch (err) {
+        const giveUp = Math.min(end, this.giveUpAt ?? Infinity);
+        const pause = backoffMs(attempt, 250, 10_000);
+        if (Date.now() + pause > giveUp) throw err;
+        this.log.warn({ err, tasks: items.length, attempt }, 'could not commit a batch of finished tasks (will retry the same batch)');
+        await new Promise((r) => setTimeout(r, pause));
+      }
     }
   }
 

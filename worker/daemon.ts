@@ -517,7 +517,8 @@ export class WorkerDaemon {
     while (this.running.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     for (const r of this.running.values()) r.abort.abort();
     while (this.running.size > 0) await new Promise((r) => setTimeout(r, 20));
-    await this.batcher.drain();
+    // a batch that cannot be committed is retried a little longer, then its tasks are handed back
+    await this.batcher.drain(Math.max(deadline, Date.now()) + 15_000);
   }
 
   async close(): Promise<void> {
