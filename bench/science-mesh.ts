@@ -69,23 +69,40 @@ const cpuSince = (from: NodeJS.CpuUsage) => {
   return (d.user + d.system) / 1e6;
 };
 
-/** CPU seconds the worker charged to a job's tasks (ledger task.charged: the worker process's CPU, sliced per task). */
-async function chargedCpu(stack: LocalStack, jobId: string): Promise<number> {
+/**
+ * CPU seconds the worker charged to a job's tasks (ledger task.charged: the worker process's CPU, sliced per task), and
+ * the job's timeline in ms after the client sent the submit: each task's start and end, the close (ledger times, ms).
+ */
+async function chargedCpu(stack: LocalStack, jobId: string, sentAt: number): Promise<{ cpu: number; timeline: Record<string, unknown> }> {
   const nc = await stack.connect();
   let cpu = 0;
-  for (const rec of await readLedger(nc)) if (rec.entry.kind === 'task.charged') for (const ch of rec.entry.charges) if (ch.jobId === jobId) cpu += ch.usage.cpuSeconds;
+  const tasks: [number, number][] = [];
+  let closed: number | undefined;
+  for (const rec of await readLedger(nc)) {
+    if (rec.entry.kind === 'task.charged') {
+      for (const ch of rec.entry.charges) {
+        if (ch.jobId !== jobId) continue;
+        cpu += ch.usage.cpuSeconds;
+        tasks.push([Date.parse(ch.provenance.startedAt) - sentAt, Date.parse(ch.provenance.endedAt) - sentAt]);
+      }
+    } else if (rec.entry.kind === 'job.closed' && rec.entry.jobId === jobId) closed = Date.parse(rec.entry.ts) - sentAt;
+  }
   await nc.close();
-  return cpu;
+  return { cpu, timeline: { tasks_ms: tasks, ...(closed !== undefined ? { closed_ms: closed } : {}) } };
 }
 
-async function timeMesh(stack: LocalStack, client: UbatchClient, spec: JobSpec): Promise<{ wall: number; cpu: number; tasks: number; rows: number }> {
+async function timeMesh(stack: LocalStack, client: UbatchClient, spec: JobSpec): Promise<{ wall: number; cpu: number; tasks: number; rows: number; timeline: Record<string, unknown> }> {
   const t0 = performance.now();
+  const sentAt = Date.now();
   const sub = await client.submit(spec);
+  const replyMs = Date.now() - sentAt;
   const info = await client.wait(sub.jobId, { timeoutMs: 1_800_000 });
   const wall = (performance.now() - t0) / 1000;
+  const doneMs = Date.now() - sentAt;
   if (info.state !== 'succeeded') throw new Error(`${spec.kind} job ${sub.jobId} ended ${info.state}: ${info.error}`);
   const res = await client.results(sub.jobId);
-  return { wall, cpu: await chargedCpu(stack, sub.jobId), tasks: sub.tasks, rows: res.files.reduce((s, f) => s + (f.rows ?? 0), 0) };
+  const { cpu, timeline } = await chargedCpu(stack, sub.jobId, sentAt);
+  return { wall, cpu, tasks: sub.tasks, rows: res.files.reduce((s, f) => s + (f.rows ?? 0), 0), timeline: { submit_reply_ms: replyMs, ...timeline, client_done_ms: doneMs } };
 }
 
 async function timeLocal(spec: JobSpec, out: string): Promise<{ wall: number; cpu: number; rows: number }> {
@@ -242,7 +259,7 @@ async function main(): Promise<void> {
         const l = await timeLocal(spec, join(dir, `periods-local-${rep}`));
         t.local.push(l.wall);
         t.localCpu.push(l.cpu);
-        emit({ event: 'run', kind: 'periodogram', method: METHOD, rep, warmup: rep < WARMUP, kernel_s: t.kernel.at(-1), kernel_cpu_s: t.kernelCpu.at(-1), kernel_with_read_s: t.withRead.at(-1), kernel_with_read_cpu_s: t.withReadCpu.at(-1), mesh_s: m.wall, mesh_cpu_s: m.cpu, local_s: l.wall, local_cpu_s: l.cpu, tasks: m.tasks, curves: out.length, rows_out: m.rows, loadavg: loadavg()[0] });
+        emit({ event: 'run', kind: 'periodogram', method: METHOD, rep, warmup: rep < WARMUP, kernel_s: t.kernel.at(-1), kernel_cpu_s: t.kernelCpu.at(-1), kernel_with_read_s: t.withRead.at(-1), kernel_with_read_cpu_s: t.withReadCpu.at(-1), mesh_s: m.wall, mesh_cpu_s: m.cpu, local_s: l.wall, local_cpu_s: l.cpu, tasks: m.tasks, curves: out.length, rows_out: m.rows, loadavg: loadavg()[0], timeline: m.timeline });
         await rm(join(dir, `periods-${rep}`), { recursive: true, force: true });
       }
       const v = verdict('periodogram', `${METHOD}, ${lcs.length} curves x ${epochs.toFixed(0)} epochs x ${freq.n} freqs`, s);
@@ -294,7 +311,7 @@ async function main(): Promise<void> {
         t.local.push(l.wall);
         t.localCpu.push(l.cpu);
         if (m.rows !== pairs.left.length) throw new Error(`mesh found ${m.rows} pairs, the kernel ${pairs.left.length}`);
-        emit({ event: 'run', kind: 'crossmatch', rep, warmup: rep < WARMUP, kernel_s: t.kernel.at(-1), kernel_cpu_s: t.kernelCpu.at(-1), kernel_with_read_s: t.withRead.at(-1), kernel_with_read_cpu_s: t.withReadCpu.at(-1), mesh_s: m.wall, mesh_cpu_s: m.cpu, local_s: l.wall, local_cpu_s: l.cpu, tasks: m.tasks, pairs: pairs.left.length, loadavg: loadavg()[0] });
+        emit({ event: 'run', kind: 'crossmatch', rep, warmup: rep < WARMUP, kernel_s: t.kernel.at(-1), kernel_cpu_s: t.kernelCpu.at(-1), kernel_with_read_s: t.withRead.at(-1), kernel_with_read_cpu_s: t.withReadCpu.at(-1), mesh_s: m.wall, mesh_cpu_s: m.cpu, local_s: l.wall, local_cpu_s: l.cpu, tasks: m.tasks, pairs: pairs.left.length, loadavg: loadavg()[0], timeline: m.timeline });
         await rm(join(dir, `xm-${rep}`), { recursive: true, force: true });
       }
       const v = verdict('crossmatch', `${lp.ra.length} x ${rp.ra.length} within 1"`, s);

@@ -12,11 +12,12 @@
  * again, with defaults, when they run.
  */
 import { existsSync, statSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { crossmatch, hats, tables } from '../astro/index.js';
 import { ApiCode, UbatchApiError, type JobSpec, type PartitionRef } from '../protocol/index.js';
 import type { PlanUnit } from './jobs.js';
-import { batchOptions, batchPartitions, batchUnit, catalogPartitions, type Plan, type PlanContext } from './planner.js';
+import { batchOptions, batchPartitions, batchUnit, catalogPartitions, openCatalogCached, type Plan, type PlanContext } from './planner.js';
 
 type PlannerResult = Omit<Plan, 'capability'>;
 
@@ -32,16 +33,29 @@ function firstLine(err: unknown): string {
 }
 
 /** Column names of a table (DESCRIBE reads only the footer of a Parquet file, the head of a CSV). */
+const describedColumns = new Map<string, string[]>();
+
+/** The column names of a side's first file; cached per file version (path, size, mtime), as a planned job's leaves rarely change. */
 async function describeColumns(files: readonly string[], where: string): Promise<string[]> {
+  const file = files[0]!;
+  const st = await stat(file).catch(() => undefined);
+  const key = st ? `${file}\0${st.size}\0${st.mtimeMs}` : undefined;
+  const hit = key ? describedColumns.get(key) : undefined;
+  if (hit) return hit;
   // a connection to the process's shared in-memory DuckDB (astro/hats withDuck): creating and
   // closing an instance per call cost ~25 ms each, three calls per submitted job
-  return hats.withDuck(async (conn) => {
+  const cols = await hats.withDuck(async (conn) => {
     try {
-      return (await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${tables.readFilesSql(files.slice(0, 1))}`)).getRows().map((r) => String(r[0]));
+      return (await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${tables.readFilesSql([file])}`)).getRows().map((r) => String(r[0]));
     } catch (err) {
-      throw bad(ApiCode.InvalidInput, `cannot read ${files[0]}: ${firstLine(err)}`, where);
+      throw bad(ApiCode.InvalidInput, `cannot read ${file}: ${firstLine(err)}`, where);
     }
   });
+  if (key) {
+    if (describedColumns.size >= 1000) describedColumns.clear();
+    describedColumns.set(key, cols);
+  }
+  return cols;
 }
 
 // ---------------------------------------------------------------- periodogram
@@ -172,7 +186,7 @@ async function openSide(raw: unknown, where: string, margin: boolean): Promise<S
   }
   let catalog: hats.HatsCatalog;
   try {
-    catalog = await hats.openHatsCatalog(path, { margin, rowCounts: 'auto' });
+    catalog = await openCatalogCached(path, { margin, rowCounts: 'auto' });
   } catch (err) {
     throw bad(ApiCode.InvalidInput, `${path} is not a readable HATS catalog: ${firstLine(err)}`, where);
   }
