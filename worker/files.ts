@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -89,7 +89,7 @@ export async function sha256File(path: string, opts: { shared?: boolean } = {}):
   if (hit && sameVersion(hit, v)) return { sha256: hit.sha256, bytes: st.size };
   const useDisk = opts.shared === true && st.size >= DISK_CACHE_MIN_BYTES;
   const onDisk = useDisk ? await diskGet(path, v) : undefined;
-  const sha256 = onDisk ?? (await hashStream(path));
+  const sha256 = onDisk ?? (await hashStream(path, st.size));
   if (hashCache.size > 100_000) hashCache.clear();
   hashCache.set(path, { ...v, sha256 });
   if (!onDisk && useDisk) {
@@ -101,7 +101,17 @@ export async function sha256File(path: string, opts: { shared?: boolean } = {}):
   return { sha256, bytes: st.size };
 }
 
-function hashStream(path: string): Promise<string> {
+/** below this a file is read and hashed in one synchronous step: a stream costs several thread-pool round trips, which queue behind DuckDB's work */
+const SMALL_FILE_BYTES = 1 << 20;
+
+function hashStream(path: string, size: number): Promise<string> {
+  if (size < SMALL_FILE_BYTES) {
+    try {
+      return Promise.resolve(createHash('sha256').update(readFileSync(path)).digest('hex'));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
   const h = createHash('sha256');
   return new Promise<string>((resolve, reject) => {
     createReadStream(path, { highWaterMark: 1 << 20 })

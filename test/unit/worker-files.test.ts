@@ -53,6 +53,21 @@ describe('shared input checksums', () => {
     expect((await c.inputRecord(f)).sha256).toBe(sha(Buffer.concat([data, Buffer.from('more')])));
   });
 
+  it('hashes files below, at and above the 1 MB one-step read size like sha256sum', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const files = await freshFiles();
+    for (const size of [0, 1, 4097, (1 << 20) - 1, 1 << 20, (3 << 20) + 5]) {
+      const path = join(dir, `size-${size}.bin`);
+      const data = Buffer.alloc(size);
+      for (let i = 0; i < size; i++) data[i] = (i * 2654435761) >>> 24;
+      await writeFile(path, data);
+      const r = await files.fileRecord(path);
+      expect(r.bytes).toBe(size);
+      expect(r.sha256).toBe(execFileSync('sha256sum', [path], { encoding: 'utf8' }).split(' ')[0]);
+    }
+    await expect(files.fileRecord(join(dir, 'absent.bin'))).rejects.toThrow(/ENOENT/);
+  });
+
   it('outputs and small files are not written to the shared cache', async () => {
     const before = (await readdir(cacheDir)).length;
     const big = join(dir, 'out.parquet');
