@@ -6,7 +6,7 @@
  * executors in this process, no NATS) to separate the cost of the mesh from
  * the executor's own I/O. Runs alternate, medians are compared.
  *
- *   npx tsc -p tsconfig.json && node dist/bench/science-mesh.js [--repeats 3] [--warmup 1] [--objects 1000] [--left 100000] [--right-objects 1250000]
+ *   npx tsc -p tsconfig.json && node dist/bench/science-mesh.js [--repeats 3] [--warmup 2] [--objects 1000] [--left 100000] [--right-objects 1250000]
  *
  * periodogram: `--objects` light curves x ~200 epochs (one band), 10,000 frequencies, fast method, top 3 peaks.
  *   bare kernel = lombScargleBatch over the light curves already in memory (one thread).
@@ -14,11 +14,17 @@
  *   Gaia-like catalog made from a `--right-objects`-row Object catalog (~0.87 Gaia rows per object),
  *   nearest within 1". bare kernel = SkyIndex build + crossmatch over the positions already in memory.
  * The mesh figure is client-side: submit until the job is closed and its HATS metadata written.
+ * Before each timed step the bench pauses, and before a mesh job it also collects its own garbage
+ * (`settle`): the baselines leave hundreds of MB of arrays behind, and a major GC of the bench process
+ * during the mesh job competed with the worker for the 2 cores (the same crossmatch job took
+ * 0.84-0.96 s on a stack with an idle client and 1.25-1.64 s inside the bench before this).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { crossmatch, hats, lombscargle, survey, tables } from '../astro/index.js';
 import { runLocally } from '../ops/local-run.js';
@@ -31,7 +37,7 @@ const { values: args } = parseArgs({
   options: {
     repeats: { type: 'string', default: '3' },
     /** first runs of each kind left out of the medians (first job on a fresh worker: thread start, JIT, input hash cache) */
-    warmup: { type: 'string', default: '1' },
+    warmup: { type: 'string', default: '2' },
     objects: { type: 'string', default: '1000' },
     left: { type: 'string', default: '100000' },
     'right-objects': { type: 'string', default: '1250000' },
@@ -42,6 +48,18 @@ const { values: args } = parseArgs({
     slots: { type: 'string' },
   },
 });
+// a full GC on demand without --expose-gc on the command line
+setFlagsFromString('--expose-gc');
+const collect = runInNewContext('gc') as () => void;
+/**
+ * Let the machine go quiet before a timed step. Before a mesh job (`gc: true`) the bench process also collects its
+ * garbage, so that it does not run a major GC on the cores the worker is using; the in-process steps keep their warm
+ * heap (a forced GC right before them shrank V8's heap and made them slower, by ≈ 0.3 s for the crossmatch baseline).
+ */
+async function settle(o: { gc?: boolean } = {}): Promise<void> {
+  if (o.gc) collect();
+  await new Promise((r) => setTimeout(r, 300));
+}
 const METHOD = args.method === 'exact' ? 'exact' : 'fast';
 const REPEATS = Number(args.repeats);
 const WARMUP = Number(args.warmup);
@@ -231,6 +249,7 @@ async function main(): Promise<void> {
       for (let rep = 0; rep < WARMUP + REPEATS; rep++) {
         const t = rep < WARMUP ? series() : s;
         // (b) what a user writes by hand: read the same Parquet files (DuckDB, columnar into typed arrays), group, run the kernel
+        await settle();
         const cb = process.cpuUsage();
         const tb = performance.now();
         const outB = await hats.withDuck(async (conn) => {
@@ -247,15 +266,18 @@ async function main(): Promise<void> {
         });
         t.withRead.push((performance.now() - tb) / 1000);
         t.withReadCpu.push(cpuSince(cb));
+        await settle();
         const c0 = process.cpuUsage();
         const t0 = performance.now();
         const out = lombscargle.lombScargleBatch(lcs, grid, { method: METHOD, topN: 3 });
         if (outB.length !== out.length) throw new Error(`baseline (b) found ${outB.length} curves, (a) ${out.length}`);
         t.kernel.push((performance.now() - t0) / 1000);
         t.kernelCpu.push(cpuSince(c0));
+        await settle({ gc: true });
         const m = await timeMesh(stack, client, { ...spec, output: { path: join(dir, `periods-${rep}`) } });
         t.mesh.push(m.wall);
         t.meshCpu.push(m.cpu);
+        await settle();
         const l = await timeLocal(spec, join(dir, `periods-local-${rep}`));
         t.local.push(l.wall);
         t.localCpu.push(l.cpu);
@@ -289,6 +311,7 @@ async function main(): Promise<void> {
       for (let rep = 0; rep < WARMUP + REPEATS; rep++) {
         const t = rep < WARMUP ? series() : s;
         // (b) by hand: read both sides' positions from the same Parquet files (DuckDB, columnar into typed arrays), match
+        await settle();
         const cb = process.cpuUsage();
         const tb = performance.now();
         const pairsB = await hats.withDuck(async (conn) => {
@@ -298,15 +321,18 @@ async function main(): Promise<void> {
         });
         t.withRead.push((performance.now() - tb) / 1000);
         t.withReadCpu.push(cpuSince(cb));
+        await settle();
         const c0 = process.cpuUsage();
         const t0 = performance.now();
         const pairs = crossmatch.crossmatch(lp, rp, { radiusArcsec: 1 });
         if (pairsB.left.length !== pairs.left.length) throw new Error(`baseline (b) found ${pairsB.left.length} pairs, (a) ${pairs.left.length}`);
         t.kernel.push((performance.now() - t0) / 1000);
         t.kernelCpu.push(cpuSince(c0));
+        await settle({ gc: true });
         const m = await timeMesh(stack, client, { ...spec, output: { path: join(dir, `xm-${rep}`) } });
         t.mesh.push(m.wall);
         t.meshCpu.push(m.cpu);
+        await settle();
         const l = await timeLocal(spec, join(dir, `xm-local-${rep}`));
         t.local.push(l.wall);
         t.localCpu.push(l.cpu);

@@ -230,7 +230,7 @@ export async function catalogPartitions(spec: JobSpec, where: string): Promise<P
   }
   let cat: hats.HatsCatalog;
   try {
-    cat = await openCatalogCached(path);
+    cat = await openCatalogCached(path, { margin: false }); // the partitions do not depend on a margin
   } catch (err) {
     throw bad(ApiCode.InvalidInput, `${path} is not a readable HATS catalog: ${(err as Error).message}`, where);
   }
@@ -247,13 +247,15 @@ const CATALOG_CACHE_TTL_MS = 10 * 60_000;
 const catalogCache = new Map<string, { version: string; at: number; cat: hats.HatsCatalog }>();
 
 /**
- * What changes when a HATS catalog is rewritten: its directory, metadata files and leaf directory; a collection's
- * properties; the parent directory (a sibling margin catalog appeared or went); the attached margin's own files.
+ * What changes when a HATS catalog is rewritten: its directory, metadata files and leaf directory, a collection's
+ * properties, and — when a margin was asked for — the attached margin's own files, or, when none was found, the parent
+ * directory (a sibling margin catalog built later). The parent is not watched otherwise: outputs written beside a
+ * catalog would make every plan miss.
  */
-async function catalogVersion(root: string, marginRoot?: string): Promise<string> {
+async function catalogVersion(root: string, margin: { wanted: boolean; root?: string | undefined }): Promise<string> {
   const names = ['', 'properties', 'hats.properties', 'collection.properties', 'partition_info.csv', 'dataset', 'dataset/_metadata', 'dataset/_common_metadata'];
-  const paths = [...names.map((n) => join(root, n)), dirname(root), ...(marginRoot ? names.map((n) => join(marginRoot, n)) : [])];
-  const st = await Promise.all(paths.map((p) => stat(p).then((s) => `${s.size}:${s.mtimeMs}`, () => '-')));
+  const extra = !margin.wanted ? [] : margin.root ? names.map((n) => join(margin.root!, n)) : [dirname(root)];
+  const st = await Promise.all([...names.map((n) => join(root, n)), ...extra].map((p) => stat(p).then((s) => `${s.size}:${s.mtimeMs}`, () => '-')));
   return st.join('|');
 }
 
@@ -264,11 +266,12 @@ async function catalogVersion(root: string, marginRoot?: string): Promise<string
  */
 export async function openCatalogCached(path: string, opts: { margin?: boolean; rowCounts?: 'auto' | 'footers' | 'none' } = {}): Promise<hats.HatsCatalog> {
   const root = resolve(path);
-  const key = JSON.stringify([root, opts.margin ?? true, opts.rowCounts ?? 'auto']);
+  const wanted = opts.margin ?? true;
+  const key = JSON.stringify([root, wanted, opts.rowCounts ?? 'auto']);
   const hit = catalogCache.get(key);
-  if (hit && Date.now() - hit.at < CATALOG_CACHE_TTL_MS && hit.version === (await catalogVersion(root, hit.cat.margin?.root))) return hit.cat;
-  const cat = await hats.openHatsCatalog(root, opts);
-  const version = await catalogVersion(root, cat.margin?.root);
+  if (hit && Date.now() - hit.at < CATALOG_CACHE_TTL_MS && hit.version === (await catalogVersion(root, { wanted, root: hit.cat.margin?.root }))) return hit.cat;
+  const cat = await hats.openHatsCatalog(root, { ...opts, margin: wanted });
+  const version = await catalogVersion(root, { wanted, root: cat.margin?.root });
   if (catalogCache.size >= CATALOG_CACHE_MAX) catalogCache.delete(catalogCache.keys().next().value!);
   catalogCache.set(key, { version, at: Date.now(), cat });
   return cat;

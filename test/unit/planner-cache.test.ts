@@ -4,12 +4,12 @@
  * that did not change reads no metadata. A change must still be seen: a
  * margin cache removed, a leaf rewritten without a column, a catalog rewritten.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hats, survey } from '../../astro/index.js';
+import { crossmatch, hats, survey } from '../../astro/index.js';
 import { openCatalogCached, planJob } from '../../coordinator/planner.js';
 import type { JobSpec } from '../../protocol/index.js';
 
@@ -40,6 +40,20 @@ describe('planner caches see catalog changes', () => {
     expect(c).not.toBe(a);
     expect(c.margin).toBeUndefined();
   });
+
+  it('outputs written beside a catalog do not make it miss; a margin built later is seen', async () => {
+    const a = await openCatalogCached(gaia, { margin: true });
+    await mkdir(join(dir, 'some-output'), { recursive: true }); // a new sibling: the parent directory's mtime moves
+    expect(await openCatalogCached(gaia, { margin: true })).toBe(a);
+    // the left catalog has no margin: asked for one, the parent is watched, so a margin built now is found
+    const noMargin = await openCatalogCached(left, { margin: true });
+    expect(noMargin.margin).toBeUndefined();
+    await crossmatch.writeMarginCache(await hats.openHatsCatalog(left, { margin: false }), { thresholdArcsec: 10 });
+    const withMargin = await openCatalogCached(left, { margin: true });
+    expect(withMargin.margin?.root).toBe(`${left}_margin`);
+    await rm(`${left}_margin`, { recursive: true, force: true });
+    expect((await openCatalogCached(left, { margin: true })).margin).toBeUndefined();
+  }, 60_000);
 
   it('plans twice alike, then sees a leaf rewritten without a column and a margin cache removed', async () => {
     const first = await planJob(spec());
