@@ -4,7 +4,7 @@
  */
 import { DeliverPolicy, jetstream, jetstreamManager, type Consumer, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { decode, isValid, LedgerEntry, Streams } from '../protocol/index.js';
+import { decode, isValid, LedgerEntry, retrying, Streams } from '../protocol/index.js';
 
 export interface LedgerRecord {
   seq: number;
@@ -81,12 +81,10 @@ export async function readLedger(nc: NatsConnection, opts: ReplayOptions = {}): 
  * with a growing pause, up to about a minute in all.
  */
 export async function orderedLedgerConsumer(js: JetStreamClient, opts?: Parameters<JetStreamClient['consumers']['get']>[1]): Promise<Consumer> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await js.consumers.get(Streams.ledger, opts);
-    } catch (err) {
-      if (attempt >= 10 || !/timeout|no responders|leader/i.test((err as Error)?.message ?? '')) throw err;
-      await new Promise((r) => setTimeout(r, Math.min(500 * attempt, 3000)));
-    }
-  }
+  // only what a leader election causes is retried: a missing stream or a permission error is reported at once
+  return retrying(() => js.consumers.get(Streams.ledger, opts), {
+    baseMs: 500,
+    capMs: 3_000,
+    retryable: (err, attempt) => attempt < 10 && /timeout|no responders|leader/i.test((err as Error)?.message ?? ''),
+  });
 }

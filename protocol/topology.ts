@@ -13,7 +13,7 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { Objm, type ObjectStore } from '@nats-io/obj';
-import { backoffMs } from './retry.js';
+import { retrying } from './retry.js';
 import { Buckets, ObjectStores, Streams } from './subjects.js';
 
 const NS_PER_MS = 1_000_000;
@@ -130,15 +130,12 @@ export interface Topology {
  */
 export async function ensureTopologyRetrying(nc: NatsConnection, o: TopologyOptions = {}, retry: { forMs?: number; onRetry?: (err: unknown, attempt: number) => void } = {}): Promise<Topology> {
   const end = Date.now() + (retry.forMs ?? 120_000);
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await ensureTopology(nc, o);
-    } catch (err) {
-      if (isPermanent(err) || Date.now() >= end || nc.isClosed()) throw err;
-      retry.onRetry?.(err, attempt);
-      await new Promise((r) => setTimeout(r, backoffMs(attempt, 250, 5_000)));
-    }
-  }
+  return retrying(() => ensureTopology(nc, o), {
+    baseMs: 250,
+    capMs: 5_000,
+    retryable: (err) => !isPermanent(err) && Date.now() < end && !nc.isClosed(),
+    onRetry: (err, attempt) => retry.onRetry?.(err, attempt),
+  });
 }
 
 function isPermanent(err: unknown): boolean {

@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import { encode, resultSubject, Streams, type Charge, type TaskOutcome } from '../protocol/index.js';
 import { chargeMsgId, type LedgerWriter } from '../ledger/index.js';
-import { backoffMs } from '../protocol/retry.js';
+import { retrying } from '../protocol/retry.js';
 import type { Log } from './types.js';
 
 export type AckAction = { type: 'ack' } | { type: 'term' } | { type: 'nak'; delayMs: number };
@@ -90,20 +90,15 @@ export class OutcomeBatcher {
     }
   }
 
-  private async commitRetrying(items: Finished[]): Promise<void> {
+  private commitRetrying(items: Finished[]): Promise<void> {
     const end = Date.now() + (this.opts.retryForMs ?? 300_000);
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.commit(items);
-        return;
-      } catch (err) {
-        const giveUp = Math.min(end, this.giveUpAt ?? Infinity);
-        const pause = backoffMs(attempt, 250, 10_000);
-        if (Date.now() + pause > giveUp) throw err;
-        this.log.warn({ err, tasks: items.length, attempt }, 'could not commit a batch of finished tasks (will retry the same batch)');
-        await new Promise((r) => setTimeout(r, pause));
-      }
-    }
+    return retrying(() => this.commit(items), {
+      baseMs: 250,
+      capMs: 10_000,
+      // the give-up time moves closer when the worker starts draining
+      retryable: (_err, _attempt, delayMs) => Date.now() + delayMs <= Math.min(end, this.giveUpAt ?? Infinity),
+      onRetry: (err, attempt) => this.log.warn({ err, tasks: items.length, attempt }, 'could not commit a batch of finished tasks (will retry the same batch)'),
+    });
   }
 
   private async commit(items: Finished[]): Promise<void> {
