@@ -104,6 +104,9 @@ interface Pending {
   seq: number;
   digest: Buffer;
   delta: Delta | undefined;
+  /** kept to tell a removal from an alteration: the digest this entry would have one seq later */
+  subject: string;
+  dataSha256: string;
 }
 
 /** A block as the stream's entries make it: what a seal over them must say. */
@@ -115,7 +118,7 @@ export interface ComputedBlock {
   prev: string;
   hash: string;
   /** full digests and sequences of the covered entries */
-  entries: { seq: number; digest: Buffer }[];
+  entries: { seq: number; digest: Buffer; subject: string; dataSha256: string }[];
   digests: string;
   /** cumulative balances of the tenants charged in the block */
   touched: Map<string, SealBalance>;
@@ -165,7 +168,7 @@ export class SealChain {
 
   /** an ordinary (non-seal) message, in sequence order */
   add(m: Pick<RawLedgerMessage, 'seq' | 'subject' | 'data' | 'entry'>, dataSha256 = sha256hex(m.data)): void {
-    this.pending.push({ seq: m.seq, digest: entryDigest(m.seq, m.subject, dataSha256), delta: deltaOf(m.entry) });
+    this.pending.push({ seq: m.seq, digest: entryDigest(m.seq, m.subject, dataSha256), delta: deltaOf(m.entry), subject: m.subject, dataSha256 });
   }
 
   /** the block the pending entries up to `lastSeq` (or the first `max` of them) make */
@@ -208,7 +211,7 @@ export class SealChain {
       count: n,
       prev: this.hash,
       hash: h.digest('hex'),
-      entries: entries.map((p) => ({ seq: p.seq, digest: p.digest })),
+      entries: entries.map((p) => ({ seq: p.seq, digest: p.digest, subject: p.subject, dataSha256: p.dataSha256 })),
       digests: prefixes.toString('base64'),
       touched,
       totals,
@@ -274,8 +277,21 @@ export class SealChain {
           p('entry', `seal at seq ${sealSeq}: the stream holds ${got.length} entries in [${s.firstSeq}, ${s.lastSeq}] but ${s.count} were sealed: entries after seq ${got.at(-1)?.seq ?? s.firstSeq - 1} were removed`, got.at(-1) ? got.at(-1)!.seq + 1 : s.firstSeq);
           break;
         }
-        if (i >= sealedN || !e.digest.subarray(0, DIGEST_PREFIX_BYTES).equals(sealed.subarray(i * DIGEST_PREFIX_BYTES, (i + 1) * DIGEST_PREFIX_BYTES))) {
-          p('entry', `entry at seq ${e.seq} is not the entry sealed at seq ${sealSeq} (block ${s.block}, [${s.firstSeq}, ${s.lastSeq}]): it was altered, inserted, or an earlier entry was removed`, e.seq);
+        const sealedAt = (k: number) => sealed.subarray(k * DIGEST_PREFIX_BYTES, (k + 1) * DIGEST_PREFIX_BYTES);
+        const mine = e.digest.subarray(0, DIGEST_PREFIX_BYTES);
+        if (i >= sealedN || !mine.equals(sealedAt(i))) {
+          // digests cover the entry's seq: an entry that moved up by one (one removed before it) matches the next
+          // sealed digest when computed at its old seq
+          const movedUp = () => entryDigest(e.seq + 1, e.subject, e.dataSha256).subarray(0, DIGEST_PREFIX_BYTES);
+          if (i + 1 < sealedN && movedUp().equals(sealedAt(i + 1))) {
+            // this entry is the one sealed next: the sealed entry before it is gone. It stood right after the last
+            // intact entry (or at the block's start), even where a seal has since moved into its place (a seal
+            // appended late sits between the entries of the next block)
+            const at = i > 0 ? got[i - 1]!.seq + 1 : s.firstSeq;
+            p('entry', `the entry sealed at seq ${sealSeq} (block ${s.block}, [${s.firstSeq}, ${s.lastSeq}]) after ${i > 0 ? `seq ${got[i - 1]!.seq}` : 'the block start'} is missing: it was removed (seq ${at} in the sealed numbering; later entries moved up)`, at);
+          } else {
+            p('entry', `entry at seq ${e.seq} is not the entry sealed at seq ${sealSeq} (block ${s.block}, [${s.firstSeq}, ${s.lastSeq}]): it was altered, inserted, or an earlier entry was removed`, e.seq);
+          }
           break;
         }
       }

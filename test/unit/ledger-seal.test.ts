@@ -161,6 +161,20 @@ describe('the seal chain', () => {
     expect(ri.problems[0]).toMatchObject({ seq: 5, check: 'entry' });
   });
 
+  it('names a removed entry that opened a block whose previous seal was appended after it', async () => {
+    // seq 7 (bob t6) opens block 3; the seal of block 2 was appended after it, at seq 8. With seq 7 removed that seal
+    // moves into seq 7 and checks out, and the first entry left in block 3 sits at seq 8: the removal is still at 7
+    const s = sample();
+    expect(s.msgs[7]!.subject).toBe(SEAL_SUBJECT);
+    const removed = await verify(republish(s.msgs, (m) => (m.seq === 7 ? undefined : m)));
+    expect(removed.ok).toBe(false);
+    expect(removed.problems[0]).toMatchObject({ seq: 7, check: 'entry' });
+    expect(removed.problems[0]!.message).toMatch(/removed/);
+    // an entry altered right after that late seal is still named at its own seq
+    const altered = await verify(republish(s.msgs, (m) => (m.seq === 9 ? { ...m, data: encode(charged('alice', 'desc', charge('t7', 40))) } : m)));
+    expect(altered.problems[0]).toMatchObject({ seq: 9, check: 'entry' });
+  });
+
   it('catches an altered seal: balances, hash, and a chain that does not continue', async () => {
     const s = sample();
     const withSeal = (seq: number, f: (x: LedgerSeal) => LedgerSeal) =>
