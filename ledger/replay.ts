@@ -2,7 +2,7 @@
  * Replay of UB_LEDGER from the first entry to the last one present when the
  * replay began. Reports and quota views are folds over this.
  */
-import { DeliverPolicy, jetstream, jetstreamManager, type Consumer, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
+import { DeliverPolicy, jetstream, jetstreamManager, type Consumer, type JetStreamClient, type JsMsg, type StreamInfo } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { decode, isValid, LedgerEntry, retrying, Streams } from '../protocol/index.js';
 
@@ -23,18 +23,17 @@ export interface ReplayOptions {
   onInvalid?: (seq: number, subject: string, reason: string) => void;
 }
 
-export async function* replayLedger(nc: NatsConnection, opts: ReplayOptions = {}): AsyncGenerator<LedgerRecord> {
+/** What a cluster electing the UB_LEDGER leader answers for a while: worth retrying; anything else (no stream, no permission) is not. */
+const duringLeaderElection = (err: unknown) => /timeout|no responders|leader/i.test((err as Error)?.message ?? '');
+
+/** UB_LEDGER's stream info, retried (5 tries) while a cluster elects the stream's leader. */
+export async function ledgerStreamInfo(nc: NatsConnection): Promise<StreamInfo> {
   const jsm = await jetstreamManager(nc);
-  let info;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      info = await jsm.streams.info(Streams.ledger);
-      break;
-    } catch (err) {
-      if (attempt >= 5 || !/timeout|no responders|leader/i.test((err as Error)?.message ?? '')) throw err;
-      await new Promise((r) => setTimeout(r, 500 * attempt));
-    }
-  }
+  return retrying(() => jsm.streams.info(Streams.ledger), { baseMs: 500, capMs: 2_000, retryable: (err, attempt) => attempt < 5 && duringLeaderElection(err) });
+}
+
+export async function* replayLedger(nc: NatsConnection, opts: ReplayOptions = {}): AsyncGenerator<LedgerRecord> {
+  const info = await ledgerStreamInfo(nc);
   const last = info.state.last_seq;
   if (info.state.messages === 0 || last < (opts.fromSeq ?? 1)) return;
   const js = jetstream(nc);
@@ -85,6 +84,6 @@ export async function orderedLedgerConsumer(js: JetStreamClient, opts?: Paramete
   return retrying(() => js.consumers.get(Streams.ledger, opts), {
     baseMs: 500,
     capMs: 3_000,
-    retryable: (err, attempt) => attempt < 10 && /timeout|no responders|leader/i.test((err as Error)?.message ?? ''),
+    retryable: (err, attempt) => attempt < 10 && duringLeaderElection(err),
   });
 }

@@ -13,12 +13,12 @@
  * The entries after the last seal are reported as the unsealed tail.
  */
 import { stat } from 'node:fs/promises';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { decode, isValid, LedgerEntry, SEAL_SUBJECT, Streams, type SealBalance } from '../protocol/index.js';
+import { decode, isValid, LedgerEntry, SEAL_SUBJECT, type SealBalance } from '../protocol/index.js';
 import { findJournalFile, JournalFormatError, openJournalReader, type JournalLine } from './journal.js';
 import { SealChain, sealOf, sha256hex, zeroBalance, type RawLedgerMessage } from './seal.js';
-import { orderedLedgerConsumer } from './replay.js';
+import { ledgerStreamInfo, orderedLedgerConsumer } from './replay.js';
 
 export interface VerifyProblem {
   /** the first stream sequence concerned */
@@ -88,20 +88,8 @@ export async function* replayLedgerRaw(nc: NatsConnection, last: number): AsyncG
   }
 }
 
-async function streamInfo(nc: NatsConnection) {
-  const jsm = await jetstreamManager(nc);
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await jsm.streams.info(Streams.ledger);
-    } catch (err) {
-      if (attempt >= 5 || !/timeout|no responders|leader/i.test((err as Error)?.message ?? '')) throw err;
-      await new Promise((r) => setTimeout(r, 500 * attempt));
-    }
-  }
-}
-
 export async function verifyLedger(nc: NatsConnection, o: VerifyOptions = {}): Promise<VerifyReport> {
-  const info = await streamInfo(nc);
+  const info = await ledgerStreamInfo(nc);
   const last = info.state.last_seq;
   return verifyMessages(info.state.messages === 0 ? emptyGen() : replayLedgerRaw(nc, last), {
     ...o,
