@@ -100,13 +100,16 @@ export function sameBalance(a: SealBalance | undefined, b: SealBalance | undefin
 }
 
 /** One covered entry, waiting for its seal. */
-interface Pending {
+/** an entry of a block: where it is, its digest, and what the digest is made of (to recompute it at another seq) */
+export interface BlockEntry {
   seq: number;
   digest: Buffer;
-  delta: Delta | undefined;
-  /** kept to tell a removal from an alteration: the digest this entry would have one seq later */
   subject: string;
   dataSha256: string;
+}
+
+interface Pending extends BlockEntry {
+  delta: Delta | undefined;
 }
 
 /** A block as the stream's entries make it: what a seal over them must say. */
@@ -118,7 +121,7 @@ export interface ComputedBlock {
   prev: string;
   hash: string;
   /** full digests and sequences of the covered entries */
-  entries: { seq: number; digest: Buffer; subject: string; dataSha256: string }[];
+  entries: BlockEntry[];
   digests: string;
   /** cumulative balances of the tenants charged in the block */
   touched: Map<string, SealBalance>;
@@ -211,7 +214,7 @@ export class SealChain {
       count: n,
       prev: this.hash,
       hash: h.digest('hex'),
-      entries: entries.map((p) => ({ seq: p.seq, digest: p.digest, subject: p.subject, dataSha256: p.dataSha256 })),
+      entries,
       digests: prefixes.toString('base64'),
       touched,
       totals,
@@ -271,13 +274,13 @@ export class SealChain {
       const got = b?.entries ?? [];
       const sealed = Buffer.from(s.digests, 'base64');
       const sealedN = Math.floor(sealed.length / DIGEST_PREFIX_BYTES);
+      const sealedAt = (k: number) => sealed.subarray(k * DIGEST_PREFIX_BYTES, (k + 1) * DIGEST_PREFIX_BYTES);
       for (let i = 0; i < Math.max(got.length, sealedN); i++) {
         const e = got[i];
         if (!e) {
           p('entry', `seal at seq ${sealSeq}: the stream holds ${got.length} entries in [${s.firstSeq}, ${s.lastSeq}] but ${s.count} were sealed: entries after seq ${got.at(-1)?.seq ?? s.firstSeq - 1} were removed`, got.at(-1) ? got.at(-1)!.seq + 1 : s.firstSeq);
           break;
         }
-        const sealedAt = (k: number) => sealed.subarray(k * DIGEST_PREFIX_BYTES, (k + 1) * DIGEST_PREFIX_BYTES);
         const mine = e.digest.subarray(0, DIGEST_PREFIX_BYTES);
         if (i >= sealedN || !mine.equals(sealedAt(i))) {
           // digests cover the entry's seq: an entry that moved up by one (one removed before it) matches the next
