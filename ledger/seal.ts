@@ -262,12 +262,12 @@ export class SealChain {
       p('chain', `seal at seq ${sealSeq} ${what}`);
       return problems;
     }
-    if (s.lastSeq < s.firstSeq || s.lastSeq >= sealSeq) {
-      // (still compare the entries it can cover: an entry removed before it shifts the seal's own seq)
-      p('range', `seal at seq ${sealSeq} covers [${s.firstSeq}, ${s.lastSeq}], which is not a range of earlier entries`);
-    }
+    // a seal inside its own range: still compare the entries it can cover, since an entry removed before it shifts the
+    // seal's own seq; that removal (the cause) is reported before the range (its consequence)
+    const badRange = s.lastSeq < s.firstSeq || s.lastSeq >= sealSeq;
+    const rangeProblem = () => p('range', `seal at seq ${sealSeq} covers [${s.firstSeq}, ${s.lastSeq}], which is not a range of earlier entries`);
     const b = this.compute({ lastSeq: Math.min(s.lastSeq, sealSeq - 1) });
-    if (b && b.hash === s.hash && problems.length === 0) {
+    if (b && b.hash === s.hash && !badRange) {
       // the entries and balances recompute to the sealed hash: they are intact; the seal's other fields must agree
       if (b.digests !== s.digests || b.count !== s.count) p('hash', `seal at seq ${sealSeq}: its digest list or count does not match the entries its hash covers (the seal itself was altered)`);
     } else {
@@ -298,6 +298,7 @@ export class SealChain {
           break;
         }
       }
+      if (badRange) rangeProblem();
       if (problems.length > 0) return problems;
       if (got.length !== s.count) {
         p('count', `seal at seq ${sealSeq} counts ${s.count} entries in [${s.firstSeq}, ${s.lastSeq}]; the stream holds ${got.length}`);

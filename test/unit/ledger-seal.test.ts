@@ -161,6 +161,15 @@ describe('the seal chain', () => {
     expect(ri.problems[0]).toMatchObject({ seq: 5, check: 'entry' });
   });
 
+  it('names a removed entry that closed a block sealed right after it, before the seal it displaced', async () => {
+    // seq 3 is the last entry of block 1, sealed at seq 4: with seq 3 removed the seal sits at 3, inside its own range
+    const s = sample();
+    const removed = await verify(republish(s.msgs, (m) => (m.seq === 3 ? undefined : m)));
+    expect(removed.ok).toBe(false);
+    expect(removed.problems[0]).toMatchObject({ seq: 3, check: 'entry' });
+    expect(removed.problems.map((p) => p.check)).toContain('range'); // the displaced seal is still reported
+  });
+
   it('names a removed entry that opened a block whose previous seal was appended after it', async () => {
     // seq 7 (bob t6) opens block 3; the seal of block 2 was appended after it, at seq 8. With seq 7 removed that seal
     // moves into seq 7 and checks out, and the first entry left in block 3 sits at seq 8: the removal is still at 7
