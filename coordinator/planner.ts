@@ -246,32 +246,40 @@ const CATALOG_CACHE_MAX = 64;
 const CATALOG_CACHE_TTL_MS = 10 * 60_000;
 const catalogCache = new Map<string, { version: string; at: number; cat: hats.HatsCatalog }>();
 
-/**
- * What changes when a HATS catalog is rewritten: its directory, metadata files and leaf directory, a collection's
- * properties, and — when a margin was asked for — the attached margin's own files, or, when none was found, the parent
- * directory (a sibling margin catalog built later). The parent is not watched otherwise: outputs written beside a
- * catalog would make every plan miss.
- */
-async function catalogVersion(root: string, margin: { wanted: boolean; root?: string | undefined }): Promise<string> {
-  const names = ['', 'properties', 'hats.properties', 'collection.properties', 'partition_info.csv', 'dataset', 'dataset/_metadata', 'dataset/_common_metadata'];
-  const extra = !margin.wanted ? [] : margin.root ? names.map((n) => join(margin.root!, n)) : [dirname(root)];
-  const st = await Promise.all([...names.map((n) => join(root, n)), ...extra].map((p) => stat(p).then((s) => `${s.size}:${s.mtimeMs}`, () => '-')));
+/** What changes when a HATS catalog is rewritten: its directory, metadata files and leaf directory, a collection's properties. */
+const CATALOG_FILES = ['', 'properties', 'hats.properties', 'collection.properties', 'partition_info.csv', 'dataset', 'dataset/_metadata', 'dataset/_common_metadata'];
+
+async function filesVersion(paths: string[]): Promise<string> {
+  const st = await Promise.all(paths.map((p) => stat(p).then((s) => `${s.size}:${s.mtimeMs}`, () => '-')));
   return st.join('|');
 }
 
+const ownVersion = (root: string) => filesVersion(CATALOG_FILES.map((n) => join(root, n)));
+
 /**
- * openHatsCatalog, cached per catalog version (see catalogVersion) and options, at most 10 minutes: planning a job
- * over a catalog that did not change does not read its metadata again (≈ 25–30 ms for a catalog with its margin).
- * Callers must not change the returned catalog.
+ * The margin part of a catalog's version when a margin was `wanted`: the attached margin's own files or, none found,
+ * the parent directory (a sibling margin catalog built later). The parent is not watched otherwise: outputs written
+ * beside a catalog would make every plan miss.
+ */
+const marginVersion = (root: string, wanted: boolean, marginRoot: string | undefined) =>
+  !wanted ? Promise.resolve('') : filesVersion(marginRoot ? CATALOG_FILES.map((n) => join(marginRoot, n)) : [dirname(root)]);
+
+/**
+ * openHatsCatalog, cached per catalog version (its own files, and its margin's: marginVersion) and options, at most
+ * 10 minutes: planning a job over a catalog that did not change does not read its metadata again (≈ 25–30 ms for a
+ * catalog with its margin).
+ * The catalog's own files are versioned before it is opened (a rewrite while it opens makes the next plan reopen it);
+ * the margin, known only once opened, after. Callers must not change the returned catalog.
  */
 export async function openCatalogCached(path: string, opts: { margin?: boolean; rowCounts?: 'auto' | 'footers' | 'none' } = {}): Promise<hats.HatsCatalog> {
   const root = resolve(path);
   const wanted = opts.margin ?? true;
   const key = JSON.stringify([root, wanted, opts.rowCounts ?? 'auto']);
+  const own = await ownVersion(root);
   const hit = catalogCache.get(key);
-  if (hit && Date.now() - hit.at < CATALOG_CACHE_TTL_MS && hit.version === (await catalogVersion(root, { wanted, root: hit.cat.margin?.root }))) return hit.cat;
+  if (hit && Date.now() - hit.at < CATALOG_CACHE_TTL_MS && hit.version === `${own}#${await marginVersion(root, wanted, hit.cat.margin?.root)}`) return hit.cat;
   const cat = await hats.openHatsCatalog(root, { ...opts, margin: wanted });
-  const version = await catalogVersion(root, { wanted, root: cat.margin?.root });
+  const version = `${own}#${await marginVersion(root, wanted, cat.margin?.root)}`;
   if (catalogCache.size >= CATALOG_CACHE_MAX) catalogCache.delete(catalogCache.keys().next().value!);
   catalogCache.set(key, { version, at: Date.now(), cat });
   return cat;

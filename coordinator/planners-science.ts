@@ -32,10 +32,12 @@ function firstLine(err: unknown): string {
   return ((err as Error)?.message ?? String(err)).replace(/\s+/g, ' ').trim().slice(0, 500);
 }
 
-/** Column names of a table (DESCRIBE reads only the footer of a Parquet file, the head of a CSV). */
 const describedColumns = new Map<string, string[]>();
 
-/** The column names of a side's first file; cached per file version (path, size, mtime), as a planned job's leaves rarely change. */
+/**
+ * Column names of a side's first file (DESCRIBE reads only the footer of a Parquet file, the head of a CSV), cached
+ * per file version (path, size, mtime): a planned job's leaves rarely change.
+ */
 async function describeColumns(files: readonly string[], where: string): Promise<string[]> {
   const file = files[0]!;
   const st = await stat(file).catch(() => undefined);

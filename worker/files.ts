@@ -89,7 +89,7 @@ export async function sha256File(path: string, opts: { shared?: boolean } = {}):
   if (hit && sameVersion(hit, v)) return { sha256: hit.sha256, bytes: st.size };
   const useDisk = opts.shared === true && st.size >= DISK_CACHE_MIN_BYTES;
   const onDisk = useDisk ? await diskGet(path, v) : undefined;
-  const sha256 = onDisk ?? (await hashStream(path, st.size));
+  const sha256 = onDisk ?? (await hashFile(path, st.size));
   if (hashCache.size > 100_000) hashCache.clear();
   hashCache.set(path, { ...v, sha256 });
   if (!onDisk && useDisk) {
@@ -104,7 +104,7 @@ export async function sha256File(path: string, opts: { shared?: boolean } = {}):
 /** below this a file is read and hashed in one synchronous step: a stream costs several thread-pool round trips, which queue behind DuckDB's work */
 const SMALL_FILE_BYTES = 1 << 20;
 
-function hashStream(path: string, size: number): Promise<string> {
+function hashFile(path: string, size: number): Promise<string> {
   if (size < SMALL_FILE_BYTES) {
     try {
       return Promise.resolve(createHash('sha256').update(readFileSync(path)).digest('hex'));
