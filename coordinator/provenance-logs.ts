@@ -17,7 +17,7 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { findProvenance, readLedger, type LedgerRecord } from '../ledger/index.js';
+import { findProvenance, orderedLedgerConsumer, readLedger, type LedgerRecord } from '../ledger/index.js';
 import { ApiCode, decode, isSafeToken, isValid, LedgerEntry, ObjectStores, Streams, UbatchApiError, type LogsReply, type ProvenanceReply, type TaskLog } from '../protocol/index.js';
 import type { JobManager } from './manager.js';
 
@@ -40,7 +40,7 @@ export async function readUserLedger(nc: NatsConnection, user: string): Promise<
   const matching = Object.values(info.state.subjects ?? {}).reduce((a, b) => a + b, 0);
   if (matching === 0) return [];
   // one filter subject (2.9.10 has no filter_subjects): a string, not an array
-  const consumer = await jetstream(nc).consumers.get(Streams.ledger, { filter_subjects: filter });
+  const consumer = await orderedLedgerConsumer(jetstream(nc), { filter_subjects: filter }, 30_000);
   const messages = await consumer.consume({ max_messages: 1024 });
   const timer = setTimeout(() => void messages.close().catch(() => undefined), REPLAY_TIMEOUT_MS);
   const out: LedgerRecord[] = [];

@@ -2,7 +2,7 @@
  * Replay of UB_LEDGER from the first entry to the last one present when the
  * replay began. Reports and quota views are folds over this.
  */
-import { DeliverPolicy, jetstream, jetstreamManager, type Consumer, type JetStreamClient, type JsMsg, type StreamInfo } from '@nats-io/jetstream';
+import { DeliverPolicy, jetstream, jetstreamManager, type Consumer, type JetStreamClient, type JsMsg, type OrderedConsumerOptions, type StreamInfo } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { decode, isValid, LedgerEntry, retrying, Streams } from '../protocol/index.js';
 
@@ -38,7 +38,8 @@ export async function* replayLedger(nc: NatsConnection, opts: ReplayOptions = {}
   if (info.state.messages === 0 || last < (opts.fromSeq ?? 1)) return;
   const js = jetstream(nc);
   const consumer = await orderedLedgerConsumer(js, {
-    filter_subjects: opts.filter ? [opts.filter] : undefined,
+    // one filter subject (2.9.10 has no filter_subjects): a string, not an array
+    ...(opts.filter ? { filter_subjects: opts.filter } : {}),
     ...(opts.fromSeq ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: opts.fromSeq } : {}),
   });
   const messages = await consumer.consume({ max_messages: 2048 });
@@ -76,14 +77,19 @@ export async function readLedger(nc: NatsConnection, opts: ReplayOptions = {}): 
 
 /**
  * An ordered consumer on UB_LEDGER. Creating it can time out while a cluster elects a new
- * stream leader (on a 3-node cluster with a node killed, for tens of seconds), so it is retried
- * with a growing pause, up to about a minute in all.
+ * stream leader, or when the server placed the new (R1) consumer on a node that has just died
+ * and is not yet known to be offline (on a 3-node cluster with a node killed, for tens of
+ * seconds), so it is retried with a growing pause for up to `forMs` (2 min). Each try asks for a
+ * consumer with a fresh name: the client names it from `name_prefix`, which it fills in on the
+ * options it is given, and a retry under the name of a consumer assigned to the dead node would
+ * time out again and again.
  */
-export async function orderedLedgerConsumer(js: JetStreamClient, opts?: Parameters<JetStreamClient['consumers']['get']>[1]): Promise<Consumer> {
+export async function orderedLedgerConsumer(js: JetStreamClient, opts: Partial<OrderedConsumerOptions> = {}, forMs = 120_000): Promise<Consumer> {
+  const end = Date.now() + forMs;
   // only what a leader election causes is retried: a missing stream or a permission error is reported at once
-  return retrying(() => js.consumers.get(Streams.ledger, opts), {
+  return retrying(() => js.consumers.get(Streams.ledger, { ...opts }), {
     baseMs: 500,
     capMs: 3_000,
-    retryable: (err, attempt) => attempt < 10 && duringLeaderElection(err),
+    retryable: (err) => Date.now() < end && duringLeaderElection(err),
   });
 }
