@@ -38,6 +38,7 @@ import {
   type TopologyOptions,
   type Usage,
 } from '../protocol/index.js';
+import { hats } from '../astro/index.js';
 import { LedgerWriter } from '../ledger/index.js';
 import { CpuSlicer } from './accounting.js';
 import { OutcomeBatcher, type AckAction } from './batcher.js';
@@ -119,6 +120,12 @@ export class WorkerDaemon {
       lingerMs: w.opts.batchLingerMs,
     });
     await mkdir(w.opts.scratchRoot, { recursive: true });
+    // The kernels' shared DuckDB (reads for crossmatch, periodogram, images) runs each query on the
+    // thread that asks for it: a task holds one core per slot, and concurrent tasks still read in
+    // parallel. With DuckDB's default (a scheduler thread per core) an idle scheduler thread calls
+    // malloc_trim 0.5 s after the last query, handing the freed heap pages of the process back to the
+    // kernel, and the next task faulted them in again: ≈ 0.3 s on a 1 s crossmatch (bench/RESULTS.md).
+    await hats.setSharedDuckThreads(1);
     return w;
   }
 

@@ -8,11 +8,28 @@ import { HatsError } from './errors.js';
 import { DuckDBInstance, type DuckDBConnection, type DuckDBScalarFunction } from '@duckdb/node-api';
 
 let instance: Promise<DuckDBInstance> | undefined;
+let threads: number | undefined;
 const registered = new Set<string>();
+
+/**
+ * How many threads the shared instance runs queries with (default: DuckDB's, one per core). Applies
+ * to an instance already made too. With 1 there are no scheduler threads: each query runs on the
+ * thread that asked for it, so concurrent callers still run in parallel.
+ */
+export async function setSharedDuckThreads(n: number): Promise<void> {
+  threads = Math.max(1, Math.round(n));
+  if (!instance) return;
+  const conn = await (await instance).connect();
+  try {
+    await conn.run(`SET threads = ${threads}`);
+  } finally {
+    conn.closeSync();
+  }
+}
 
 /** The shared in-memory DuckDB instance (created on first use). */
 export function duckInstance(): Promise<DuckDBInstance> {
-  instance ??= DuckDBInstance.create(':memory:').catch((err: unknown) => {
+  instance ??= DuckDBInstance.create(':memory:', threads !== undefined ? { threads: String(threads) } : undefined).catch((err: unknown) => {
     instance = undefined; // let a later call retry
     throw err;
   });

@@ -7,7 +7,7 @@ export { hatsLeafPath, isHatsCatalogDir, openHatsCatalog } from './catalog.js';
 export { partitionsForPixels, partitionsInCone } from './search.js';
 export type { CompiledWriteOptions, HatsPartitionMeta, WriteHatsCatalogOptions, WriteHatsMetadataInput } from './write.js';
 export { compileWriteHatsOptions, planHatsPartitions, registerHealpix29, writeHatsCatalog, writeHatsMetadata } from './write.js';
-export { duckInstance, ensureScalarFunction, partitionViewSql, readParquetSql, sqlIdent, sqlString, withDuck } from './duck.js';
+export { duckInstance, ensureScalarFunction, setSharedDuckThreads, partitionViewSql, readParquetSql, sqlIdent, sqlString, withDuck } from './duck.js';
 export { parseProperties, formatProperties, readPropertiesFile } from './properties.js';
 export { parsePartitionInfo, formatPartitionInfo, readPartitionInfo, MAX_HATS_ORDER } from './partition-info.js';
 export type { PartitionInfoRow } from './partition-info.js';
