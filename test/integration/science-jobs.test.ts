@@ -10,6 +10,7 @@
  * executor falls back to running it in-process and the results are the same.
  */
 import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -337,6 +338,20 @@ describe('science jobs on the mesh', () => {
       const b = (await outputRows(meshOut, 'left_objectId, "rank"')).filter((r) => r.rank === 1).map((r) => `${String(r.left_objectId)}:${String(r.right_source_id)}`);
       expect(a.length).toBeGreaterThan(10_000);
       expect(a).toEqual(b);
+    });
+
+    it('a broken left partition inside a packed task (matched two at a time) fails that task with the file named, not the job', async () => {
+      const broken = join(s.dir, 'object-broken');
+      await survey.generateObjectCatalog(broken, { rows: 20_000, seed: 5, maxRowsPerPartition: 2500, region: { raMin: 40, raMax: 41.5, decMin: -8, decMax: -6.5 } });
+      const bc = await hats.openHatsCatalog(broken, { margin: false });
+      const victim = bc.partitions[2]!.files[0]!;
+      await writeFile(victim, 'this is not parquet');
+      const sub = await c.submit({ ...spec, input: { left: broken, right: gaia }, params: { radius_arcsec: 8, mode: 'all' }, output: { path: join(s.dir, 'xmatch-broken') } });
+      expect(sub.tasks).toBeLessThan(bc.partitions.length);
+      const info = await c.wait(sub.jobId, { timeoutMs: 120_000 });
+      expect(info.state).not.toBe('succeeded');
+      expect(info.failed).toBe(1);
+      expect(info.failures[0]!.error.message).toContain(victim);
     });
 
     it('bad crossmatch specs are rejected at submit with the field they concern', async () => {

@@ -532,17 +532,38 @@ export const crossmatchExecutor: Executor = {
     const batched = parts.length > 1 && parts.every((x) => x.order >= 0);
     const rFiles = rightFiles(unit.right, true);
     const hashing = hashInputsInBackground([...parts.flatMap((x) => x.files), ...rFiles]);
-    const cache: TaskCache = { scratch: takeScratch() };
-    const done = await hats.withDuck(async (conn) => {
-      const list: { out: string; summary: Awaited<ReturnType<typeof matchOne>> }[] = [];
-      for (const part of parts) {
-        const out = join(ctx.outDir, batched ? hatsLeafRelPath(part.order, part.pixel) : 'part.parquet');
-        if (batched) await mkdir(dirname(out), { recursive: true });
-        list.push({ out, summary: await matchOne(conn, ctx, part, unit, p, out, cache) });
-        ctx.progress();
+    // Two partitions of a HATS x HATS batch are matched at a time, each with its own connection and
+    // kernel memory: one's DuckDB reads and Parquet writes (on DuckDB's side) overlap the other's
+    // matching (on this thread) instead of leaving it idle. A plain-file right side is read and
+    // indexed once per task (`TaskCache.whole`), so those partitions go one at a time.
+    const lanes = batched && unit.left.kind === 'hats' && unit.right.kind === 'hats' ? Math.min(2, parts.length) : 1;
+    const done: { out: string; summary: Awaited<ReturnType<typeof matchOne>> }[] = new Array(parts.length);
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      const cache: TaskCache = { scratch: takeScratch() };
+      try {
+        await hats.withDuck(async (conn) => {
+          for (let i = next++; i < parts.length && !ctx.signal.aborted; i = next++) {
+            const part = parts[i]!;
+            const out = join(ctx.outDir, batched ? hatsLeafRelPath(part.order, part.pixel) : 'part.parquet');
+            if (batched) await mkdir(dirname(out), { recursive: true });
+            done[i] = { out, summary: await matchOne(conn, ctx, part, unit, p, out, cache) };
+            ctx.progress();
+          }
+        });
+      } finally {
+        giveScratch(cache.scratch);
       }
-      return list;
-    }).finally(() => giveScratch(cache.scratch));
+    };
+    // a failing lane stops the other from taking more partitions; the first error is reported
+    const laneRuns = Array.from({ length: lanes }, () => lane().catch((err: unknown) => {
+      next = parts.length;
+      throw err;
+    }));
+    const settled = await Promise.allSettled(laneRuns);
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    if (ctx.signal.aborted || done.some((d) => d === undefined)) throw new TaskCancelledError('cancelled');
     const inputs = await hashing;
     const outputs = await Promise.all(done.map((d) => fileRecord(d.out, d.summary.pairs)));
     const pairs = done.reduce((s, d) => s + d.summary.pairs, 0);
