@@ -316,6 +316,14 @@ const MAGIC = 'PAR1';
 
 /** Read the raw (still Thrift-encoded) footer of a Parquet file. */
 export async function readFooterBytes(path: string): Promise<Uint8Array> {
+  return (await readFooterAndSize(path)).footer;
+}
+
+/** The end of the file read in one go: enough for the footer of most leaves (a second read fetches a longer one). */
+const TAIL_GUESS = 64 * 1024;
+
+/** The raw footer bytes and the file's size, in as few reads as possible (open, fstat, one read, close). */
+export async function readFooterAndSize(path: string): Promise<{ footer: Uint8Array; size: number }> {
   let fh;
   try {
     fh = await open(path, 'r');
@@ -325,16 +333,18 @@ export async function readFooterBytes(path: string): Promise<Uint8Array> {
   try {
     const { size } = await fh.stat();
     if (size < 12) throw new HatsParquetError(`${path} is too small to be a Parquet file (${size} bytes)`, path);
-    const tail = Buffer.alloc(8);
-    await fh.read(tail, 0, 8, size - 8);
-    if (tail.toString('latin1', 4, 8) !== MAGIC) {
+    const tailLen = Math.min(size, TAIL_GUESS);
+    const tail = Buffer.alloc(tailLen);
+    await fh.read(tail, 0, tailLen, size - tailLen);
+    if (tail.toString('latin1', tailLen - 4, tailLen) !== MAGIC) {
       throw new HatsParquetError(`${path} is not a Parquet file (no PAR1 magic at its end)`, path);
     }
-    const len = tail.readUInt32LE(0);
+    const len = tail.readUInt32LE(tailLen - 8);
     if (len + 12 > size) throw new HatsParquetError(`${path}: footer length ${len} exceeds file size ${size}`, path);
+    if (len + 8 <= tailLen) return { footer: new Uint8Array(tail.buffer, tail.byteOffset + tailLen - 8 - len, len), size };
     const footer = Buffer.alloc(len);
     await fh.read(footer, 0, len, size - 8 - len);
-    return new Uint8Array(footer.buffer, footer.byteOffset, footer.length);
+    return { footer: new Uint8Array(footer.buffer, footer.byteOffset, footer.length), size };
   } finally {
     await fh.close();
   }

@@ -11,7 +11,7 @@ import { ang2pixBig } from '../healpix/index.js';
 import { hatsLeafPath, openHatsCatalog, type HatsCatalog } from './catalog.js';
 import { ensureScalarFunction, sqlIdent, sqlString, withDuck } from './duck.js';
 import { HatsAbortError, HatsError, HatsWriteError, throwIfAborted } from './errors.js';
-import { mergeFooters, readFileMetaData, schemaOnlyFooter, summarizeFooter, writeFooterOnlyParquet } from './parquet-footer.js';
+import { decodeThriftStruct, mergeFooters, readFooterAndSize, schemaOnlyFooter, summarizeFooter, writeFooterOnlyParquet, type ThriftStruct } from './parquet-footer.js';
 import { writePartitionInfo } from './partition-info.js';
 import { writePropertiesFile } from './properties.js';
 
@@ -51,22 +51,28 @@ export async function writeHatsMetadata(root: string, meta: WriteHatsMetadataInp
   const datasetDir = resolve(absRoot, 'dataset');
   await mkdir(datasetDir, { recursive: true });
 
-  // Leaf footers: row counts are checked against what the caller claims.
-  const leaves = [];
+  // Leaf footers, read a few at a time: row counts are checked against what the caller claims.
+  const leaves = new Array<{ relPath: string; meta: ThriftStruct }>(partitions.length);
   let bytes = 0;
-  for (const p of partitions) {
-    const path = hatsLeafPath(absRoot, p.order, p.pixel);
-    if (!existsSync(path)) {
-      throw new HatsWriteError(`leaf of partition Norder=${p.order} Npix=${p.pixel} is missing: ${path}`, path);
+  let next = 0;
+  const reader = async () => {
+    for (let i = next++; i < partitions.length; i = next++) {
+      const p = partitions[i]!;
+      const path = hatsLeafPath(absRoot, p.order, p.pixel);
+      if (!existsSync(path)) {
+        throw new HatsWriteError(`leaf of partition Norder=${p.order} Npix=${p.pixel} is missing: ${path}`, path);
+      }
+      const { footer, size } = await readFooterAndSize(path);
+      const meta = decodeThriftStruct(footer, path);
+      const n = summarizeFooter(meta).numRows;
+      if (n !== p.rows) {
+        throw new HatsWriteError(`leaf ${path} holds ${n} rows but partition metadata says ${p.rows}`, path);
+      }
+      bytes += size;
+      leaves[i] = { relPath: relative(datasetDir, path).split(sep).join('/'), meta };
     }
-    const footer = await readFileMetaData(path);
-    const n = summarizeFooter(footer).numRows;
-    if (n !== p.rows) {
-      throw new HatsWriteError(`leaf ${path} holds ${n} rows but partition metadata says ${p.rows}`, path);
-    }
-    bytes += (await stat(path)).size;
-    leaves.push({ relPath: relative(datasetDir, path).split(sep).join('/'), meta: footer });
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(8, partitions.length) }, reader));
 
   const totalRows = partitions.reduce((s, p) => s + p.rows, 0);
   const maxOrder = partitions.reduce((m, p) => Math.max(m, p.order), 0);
@@ -89,15 +95,13 @@ export async function writeHatsMetadata(root: string, meta: WriteHatsMetadataInp
     moc_sky_fraction: skyFraction.toFixed(5),
     ...meta.extraProperties,
   };
-  await writePropertiesFile(resolve(absRoot, 'hats.properties'), props);
-  await writePropertiesFile(resolve(absRoot, 'properties'), props);
-  await writePartitionInfo(resolve(absRoot, 'partition_info.csv'), partitions);
-
   const first = leaves[0];
-  if (first) {
-    await writeFooterOnlyParquet(resolve(datasetDir, '_metadata'), mergeFooters(leaves));
-    await writeFooterOnlyParquet(resolve(datasetDir, '_common_metadata'), schemaOnlyFooter(first.meta));
-  }
+  await Promise.all([
+    writePropertiesFile(resolve(absRoot, 'hats.properties'), props),
+    writePropertiesFile(resolve(absRoot, 'properties'), props),
+    writePartitionInfo(resolve(absRoot, 'partition_info.csv'), partitions),
+    ...(first ? [writeFooterOnlyParquet(resolve(datasetDir, '_metadata'), mergeFooters(leaves)), writeFooterOnlyParquet(resolve(datasetDir, '_common_metadata'), schemaOnlyFooter(first.meta))] : []),
+  ]);
 }
 
 // ---------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,7 @@ import {
   encodeThriftStruct,
   mergeFooters,
   readFileMetaData,
+  readFooterAndSize,
   readFooterBytes,
   schemaOnlyFooter,
   summarizeFooter,
@@ -89,5 +91,26 @@ describe('Parquet footer codec errors', () => {
 
   it('rejects a truncated footer', () => {
     expect(() => decodeThriftStruct(Uint8Array.from([0x15, 0x04]), 'x')).toThrow(HatsParquetError);
+  });
+});
+
+describe('reading a footer in one read or two', () => {
+  it('a footer longer than the first read (a wide table) is fetched whole; a short one comes from the first read', async () => {
+    const wide = join(tmp, 'wide.parquet');
+    const narrow = join(tmp, 'narrow.parquet');
+    const cols = Array.from({ length: 700 }, (_, i) => `i AS column_with_a_long_name_${i}`).join(', ');
+    await withDuck(async (c) => {
+      await c.run(`COPY (SELECT ${cols} FROM range(3) t(i)) TO '${wide}' (FORMAT parquet)`);
+      await c.run(`COPY (SELECT i FROM range(3) t(i)) TO '${narrow}' (FORMAT parquet)`);
+    });
+    for (const [f, longer] of [[wide, true], [narrow, false]] as const) {
+      const bytes = readFileSync(f);
+      const len = bytes.readUInt32LE(bytes.length - 8);
+      expect(len > 64 * 1024, f).toBe(longer);
+      const { footer, size } = await readFooterAndSize(f);
+      expect(size).toBe(bytes.length);
+      expect(Buffer.compare(Buffer.from(footer), bytes.subarray(bytes.length - 8 - len, bytes.length - 8))).toBe(0);
+      expect(summarizeFooter(decodeThriftStruct(footer, f)).numRows).toBe(3);
+    }
   });
 });
