@@ -141,7 +141,8 @@ export class JobManager {
   }
 
   private async loadUnits(jobId: string): Promise<PlanUnit[] | undefined> {
-    const data = await this.topo.artifacts.getBlob(`plans/${jobId}`);
+    const e = await this.topo.jobs.get(KvKey.plan(jobId));
+    const data = e && e.operation === 'PUT' ? e.value : await this.topo.artifacts.getBlob(`plans/${jobId}`);
     return data ? (decode(data) as PlanUnit[]) : undefined;
   }
 
@@ -225,8 +226,13 @@ export class JobManager {
       lastProgressEvent: 0,
     };
     // durable before we answer: spec, plan, job document, ledger entry
-    await this.topo.jobs.put(KvKey.spec(jobId), encode(spec));
-    if (plan.units) await this.topo.artifacts.putBlob({ name: `plans/${jobId}` }, encode(plan.units));
+    // (spec and plan before the job document: a restart only restores jobs whose document it finds)
+    const units = plan.units ? encode(plan.units) : undefined;
+    await Promise.all([
+      this.topo.jobs.put(KvKey.spec(jobId), encode(spec)),
+      // a plan that fits one KV value is one write; the object store takes several round trips
+      ...(units ? [units.length <= this.opts.planInKvMaxBytes ? this.topo.jobs.put(KvKey.plan(jobId), units) : this.topo.artifacts.putBlob({ name: `plans/${jobId}` }, units)] : []),
+    ]);
     await this.topo.jobs.put(KvKey.job(jobId), encode(toDoc(r)));
     await this.ledger.append({ kind: 'job.accepted', ts: now, actor: user, group, user, jobId, jobKind: spec.kind, ...(spec.name ? { name: spec.name } : {}), tasks: total, spec }, `accepted/${jobId}`);
     if (spec.idempotency_key) await this.topo.jobs.put(KvKey.idem(user, spec.idempotency_key.replace(/[^A-Za-z0-9_-]/g, '_')), new TextEncoder().encode(jobId));

@@ -27,6 +27,8 @@ export interface CoordinatorOptions {
   sealEntries?: number;
   /** seal whatever waits at least this often @default 10000 ms */
   sealIntervalMs?: number;
+  /** a job's task plan up to this size is kept in KV ub-jobs (one write), a larger one in the object store; 0: always the object store @default 1 MiB */
+  planInKvMaxBytes?: number;
 }
 
 export interface CompiledCoordinatorOptions {
@@ -43,6 +45,7 @@ export interface CompiledCoordinatorOptions {
   journalDir: string | undefined;
   sealEntries: number;
   sealIntervalMs: number;
+  planInKvMaxBytes: number;
 }
 
 export class CoordinatorOptionsError extends Error {
@@ -71,6 +74,8 @@ export function compileCoordinatorOptions(o: CoordinatorOptions = {}): CompiledC
     journalDir: o.journalDir !== undefined ? resolve(o.journalDir) : undefined,
     sealEntries: o.sealEntries === 0 ? 0 : Math.min(posInt(o.sealEntries, 1000, 'sealEntries'), 100_000),
     sealIntervalMs: posInt(o.sealIntervalMs, 10_000, 'sealIntervalMs', 50),
+    // ub-jobs values may be up to 2 MiB (protocol/topology.ts)
+    planInKvMaxBytes: Math.min(posInt(o.planInKvMaxBytes, 1024 * 1024, 'planInKvMaxBytes', 0), 1024 * 1024),
     id: o.id ?? `coord-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
   };
 }

@@ -90,6 +90,8 @@ export function taskConsumerName(capability: string, group: string, user: string
 export const KvKey = {
   job: (jobId: string) => `job.${jobId}`,
   spec: (jobId: string) => `spec.${jobId}`,
+  /** a job's task plan when small enough for one KV value (larger ones are in the object store, `plans/<jobId>`) */
+  plan: (jobId: string) => `plan.${jobId}`,
   cancel: (jobId: string) => `cancel.${jobId}`,
   idem: (user: string, key: string) => `idem.${user}.${key}`,
   ranking: 'ranking',
