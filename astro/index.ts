@@ -13,3 +13,4 @@ export * as wcs from './wcs/index.js';
 export * as images from './images/index.js';
 export * as imaging from './imaging/index.js';
 export { mulberry32 } from './random.js';
+export { forEachInLanes, inLanes } from './lanes.js';

@@ -4,7 +4,7 @@
  */
 import { DeliverPolicy, jetstream, jetstreamManager, type Consumer, type JetStreamClient, type JsMsg, type OrderedConsumerOptions, type StreamInfo } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { decode, isValid, LedgerEntry, retrying, Streams } from '../protocol/index.js';
+import { decode, isValid, LedgerEntry, retrying, Streams, type RetryOptions } from '../protocol/index.js';
 
 export interface LedgerRecord {
   seq: number;
@@ -26,10 +26,19 @@ export interface ReplayOptions {
 /** What a cluster electing the UB_LEDGER leader answers for a while: worth retrying; anything else (no stream, no permission) is not. */
 const duringLeaderElection = (err: unknown) => /timeout|no responders|leader/i.test((err as Error)?.message ?? '');
 
-/** UB_LEDGER's stream info, retried (5 tries) while a cluster elects the stream's leader. */
+/** How long a ledger reader waits out an election (on a 3-node cluster with a node killed: tens of seconds). */
+const ELECTION_WAIT_MS = 120_000;
+
+/** Retry options for a ledger read: what an election causes, with a growing pause, for up to `forMs`. */
+function untilElected(forMs: number, capMs: number): RetryOptions {
+  const end = Date.now() + forMs;
+  return { baseMs: 500, capMs, retryable: (err) => Date.now() < end && duringLeaderElection(err) };
+}
+
+/** UB_LEDGER's stream info, retried while a cluster elects the stream's leader. */
 export async function ledgerStreamInfo(nc: NatsConnection): Promise<StreamInfo> {
   const jsm = await jetstreamManager(nc);
-  return retrying(() => jsm.streams.info(Streams.ledger), { baseMs: 500, capMs: 2_000, retryable: (err, attempt) => attempt < 5 && duringLeaderElection(err) });
+  return retrying(() => jsm.streams.info(Streams.ledger), untilElected(ELECTION_WAIT_MS, 2_000));
 }
 
 export async function* replayLedger(nc: NatsConnection, opts: ReplayOptions = {}): AsyncGenerator<LedgerRecord> {
@@ -84,12 +93,7 @@ export async function readLedger(nc: NatsConnection, opts: ReplayOptions = {}): 
  * options it is given, and a retry under the name of a consumer assigned to the dead node would
  * time out again and again.
  */
-export async function orderedLedgerConsumer(js: JetStreamClient, opts: Partial<OrderedConsumerOptions> = {}, forMs = 120_000): Promise<Consumer> {
-  const end = Date.now() + forMs;
+export async function orderedLedgerConsumer(js: JetStreamClient, opts: Partial<OrderedConsumerOptions> = {}, forMs = ELECTION_WAIT_MS): Promise<Consumer> {
   // only what a leader election causes is retried: a missing stream or a permission error is reported at once
-  return retrying(() => js.consumers.get(Streams.ledger, { ...opts }), {
-    baseMs: 500,
-    capMs: 3_000,
-    retryable: (err) => Date.now() < end && duringLeaderElection(err),
-  });
+  return retrying(() => js.consumers.get(Streams.ledger, { ...opts }), untilElected(forMs, 3_000));
 }

@@ -99,7 +99,6 @@ export function sameBalance(a: SealBalance | undefined, b: SealBalance | undefin
   return x.coreSeconds === y.coreSeconds && x.gpuSeconds === y.gpuSeconds && x.cpuSeconds === y.cpuSeconds && x.attempts === y.attempts;
 }
 
-/** One covered entry, waiting for its seal. */
 /** an entry of a block: where it is, its digest, and what the digest is made of (to recompute it at another seq) */
 export interface BlockEntry {
   seq: number;
@@ -108,6 +107,7 @@ export interface BlockEntry {
   dataSha256: string;
 }
 
+/** One covered entry, waiting for its seal. */
 interface Pending extends BlockEntry {
   delta: Delta | undefined;
 }

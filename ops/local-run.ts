@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { cpus, tmpdir } from 'node:os';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
-import { hats } from '../astro/index.js';
+import { hats, inLanes } from '../astro/index.js';
 import { commitOutputs, planJob } from '../coordinator/index.js';
 import {
   ApiCode,
@@ -196,11 +196,8 @@ export async function runLocally(specIn: JobSpec, o: LocalRunOptions = {}): Prom
   const mapOk: (AttemptOk | undefined)[] = new Array(plan.count);
   let cancelled = false;
   try {
-    let next = 0;
-    const lane = async () => {
-      for (;;) {
-        const i = next++;
-        if (i >= plan.count || o.signal?.aborted) return;
+    await inLanes(plan.count, parallel, async (take) => {
+      for (let i = take(); i !== undefined && !o.signal?.aborted; i = take()) {
         const task = taskFor(i, 'map', plan.units?.[i]);
         const r = await runTask(task);
         if (r.ok) {
@@ -214,8 +211,7 @@ export async function runLocally(specIn: JobSpec, o: LocalRunOptions = {}): Prom
         }
         progress();
       }
-    };
-    await Promise.all(Array.from({ length: parallel }, lane));
+    });
     if (o.signal?.aborted) cancelled = true;
 
     const oks = mapOk.flatMap((r, i) => (r ? [{ r, i }] : []));

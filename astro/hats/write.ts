@@ -10,6 +10,7 @@ import { BIGINT, DOUBLE, DuckDBScalarFunction, type DuckDBConnection } from '@du
 import { ang2pixBig } from '../healpix/index.js';
 import { hatsLeafPath, openHatsCatalog, type HatsCatalog } from './catalog.js';
 import { ensureScalarFunction, sqlIdent, sqlString, withDuck } from './duck.js';
+import { forEachInLanes } from '../lanes.js';
 import { HatsAbortError, HatsError, HatsWriteError, throwIfAborted } from './errors.js';
 import { decodeThriftStruct, mergeFooters, readFooterAndSize, schemaOnlyFooter, summarizeFooter, writeFooterOnlyParquet, type ThriftStruct } from './parquet-footer.js';
 import { writePartitionInfo } from './partition-info.js';
@@ -54,25 +55,21 @@ export async function writeHatsMetadata(root: string, meta: WriteHatsMetadataInp
   // Leaf footers, read a few at a time: row counts are checked against what the caller claims.
   const leaves = new Array<{ relPath: string; meta: ThriftStruct }>(partitions.length);
   let bytes = 0;
-  let next = 0;
-  const reader = async () => {
-    for (let i = next++; i < partitions.length; i = next++) {
-      const p = partitions[i]!;
-      const path = hatsLeafPath(absRoot, p.order, p.pixel);
-      if (!existsSync(path)) {
-        throw new HatsWriteError(`leaf of partition Norder=${p.order} Npix=${p.pixel} is missing: ${path}`, path);
-      }
-      const { footer, size } = await readFooterAndSize(path);
-      const meta = decodeThriftStruct(footer, path);
-      const n = summarizeFooter(meta).numRows;
-      if (n !== p.rows) {
-        throw new HatsWriteError(`leaf ${path} holds ${n} rows but partition metadata says ${p.rows}`, path);
-      }
-      bytes += size;
-      leaves[i] = { relPath: relative(datasetDir, path).split(sep).join('/'), meta };
+  await forEachInLanes(partitions.length, 8, async (i) => {
+    const p = partitions[i]!;
+    const path = hatsLeafPath(absRoot, p.order, p.pixel);
+    if (!existsSync(path)) {
+      throw new HatsWriteError(`leaf of partition Norder=${p.order} Npix=${p.pixel} is missing: ${path}`, path);
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(8, partitions.length) }, reader));
+    const { footer, size } = await readFooterAndSize(path);
+    const meta = decodeThriftStruct(footer, path);
+    const n = summarizeFooter(meta).numRows;
+    if (n !== p.rows) {
+      throw new HatsWriteError(`leaf ${path} holds ${n} rows but partition metadata says ${p.rows}`, path);
+    }
+    bytes += size;
+    leaves[i] = { relPath: relative(datasetDir, path).split(sep).join('/'), meta };
+  });
 
   const totalRows = partitions.reduce((s, p) => s + p.rows, 0);
   const maxOrder = partitions.reduce((m, p) => Math.max(m, p.order), 0);

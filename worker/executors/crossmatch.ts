@@ -24,7 +24,7 @@
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { DuckDBAppender, DuckDBConnection } from '@duckdb/node-api';
-import { crossmatch, hats, tables } from '../../astro/index.js';
+import { crossmatch, hats, inLanes, tables } from '../../astro/index.js';
 import { InputError, TaskCancelledError, TaskFailedError } from '../errors.js';
 import { fileRecord } from '../files.js';
 import { hashInputsInBackground, taskPartitions } from './inputs.js';
@@ -536,14 +536,13 @@ export const crossmatchExecutor: Executor = {
     // kernel memory: one's DuckDB reads and Parquet writes (on DuckDB's side) overlap the other's
     // matching (on this thread) instead of leaving it idle. A plain-file right side is read and
     // indexed once per task (`TaskCache.whole`), so those partitions go one at a time.
-    const lanes = batched && unit.left.kind === 'hats' && unit.right.kind === 'hats' ? Math.min(2, parts.length) : 1;
+    const lanes = batched && unit.left.kind === 'hats' && unit.right.kind === 'hats' ? 2 : 1;
     const done: { out: string; summary: Awaited<ReturnType<typeof matchOne>> }[] = new Array(parts.length);
-    let next = 0;
-    const lane = async (): Promise<void> => {
+    await inLanes(parts.length, lanes, async (take) => {
       const cache: TaskCache = { scratch: takeScratch() };
       try {
         await hats.withDuck(async (conn) => {
-          for (let i = next++; i < parts.length && !ctx.signal.aborted; i = next++) {
+          for (let i = take(); i !== undefined && !ctx.signal.aborted; i = take()) {
             const part = parts[i]!;
             const out = join(ctx.outDir, batched ? hatsLeafRelPath(part.order, part.pixel) : 'part.parquet');
             if (batched) await mkdir(dirname(out), { recursive: true });
@@ -554,15 +553,7 @@ export const crossmatchExecutor: Executor = {
       } finally {
         giveScratch(cache.scratch);
       }
-    };
-    // a failing lane stops the other from taking more partitions; the first error is reported
-    const laneRuns = Array.from({ length: lanes }, () => lane().catch((err: unknown) => {
-      next = parts.length;
-      throw err;
-    }));
-    const settled = await Promise.allSettled(laneRuns);
-    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+    });
     if (ctx.signal.aborted || done.some((d) => d === undefined)) throw new TaskCancelledError('cancelled');
     const inputs = await hashing;
     const outputs = await Promise.all(done.map((d) => fileRecord(d.out, d.summary.pairs)));

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { fits, hats, imaging, wcs as wcsNs } from '../../astro/index.js';
+import { fits, forEachInLanes, hats, imaging, wcs as wcsNs } from '../../astro/index.js';
 import { ImageParamError, type ImageRef } from '../../protocol/image-params.js';
 import { InputError, TaskCancelledError } from '../errors.js';
 import { fileRecord } from '../files.js';
@@ -158,11 +158,9 @@ export async function writeRowsParquet(path: string, columns: ReadonlyArray<read
  */
 export async function fileRecordsOf(paths: readonly string[], concurrency = 8): Promise<FileRecord[]> {
   const out = new Array<FileRecord>(paths.length);
-  let next = 0;
-  const lane = async () => {
-    for (let i = next++; i < paths.length; i = next++) out[i] = await fileRecord(paths[i]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, paths.length) }, lane));
+  await forEachInLanes(paths.length, concurrency, async (i) => {
+    out[i] = await fileRecord(paths[i]!);
+  });
   return out;
 }
 
