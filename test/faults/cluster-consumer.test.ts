@@ -58,12 +58,18 @@ describe('3-node cluster, R3 streams: consumer leader', () => {
     const after = await readLedgerSettled(nc);
     const { ok, charges } = expectLedgerKept(before, after, sub.jobId, N);
     // the consumer moved to a surviving node
-    const ci = await jsm.consumers.info(Streams.tasks, target!.name);
+    // (the last acks follow the last results by a few ms)
+    let ci = await jsm.consumers.info(Streams.tasks, target!.name);
+    await until(async () => (ci = await jsm.consumers.info(Streams.tasks, target!.name)).num_ack_pending === 0, 30_000, 'the consumer to hold no unacked task').catch(() => undefined);
     expect(ci.cluster?.leader).not.toBe(target!.leader);
     const redelivered = charges.filter((x) => x.attempt >= 2).length;
     const twiceOk = [...ok.values()].filter((n) => n > 1).length;
-    // the tasks that were unacked at the kill were delivered again (at-least-once); each execution is its own charge
-    expect(redelivered).toBeGreaterThan(0);
+    // the tasks that were unacked at the kill were either acked on the new leader (a worker retries its commit until
+    // the streams' leaders are back, so its acks usually reach the new consumer leader) or delivered again
+    // (at-least-once; each execution its own charge, checked above): either way the new leader holds nothing unacked
+    // and nothing undelivered
+    expect(ci.num_ack_pending).toBe(0);
+    expect(ci.num_pending).toBe(0);
     console.log(
       `[row 9a] consumer ${target!.name} leader ${target!.leader} (stream leader ${streamLeader}) killed with ${target!.ackPending} unacked, ${doneBefore}/${N} done; ` +
         `job done ${recoverS.toFixed(1)} s later; ${charges.length} charges, ${redelivered} redelivered attempts, ${twiceOk} tasks with 2 ok executions; new leader ${ci.cluster?.leader}`,
